@@ -1,0 +1,56 @@
+# Two commands do all the set-up on a fresh machine with Python, git and make:
+#   make demo   runs the main job on the embedded default
+#   make test   runs every test (lint included)
+# Both create the virtual environments they need when missing, so nothing has to be run by hand first.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# checkov pins many packages of its own: it lives in its own environment so it cannot clash with ours.
+CHECKOV_VENV := .checkov-venv
+PIP_FLAGS := --quiet --disable-pip-version-check
+PYTEST_WORKERS ?= 2
+
+.PHONY: install demo test lint format check-format clean-state clean help
+
+help:
+	@echo "make demo   - train, gate, register and bump on the embedded default (sets itself up)"
+	@echo "make test   - lint and run the whole test suite (sets itself up)"
+	@echo "make format - apply ruff formatting and safe fixes"
+	@echo "make clean-state - forget the local registry, runs, gitops remote and PRs (.mlops/)"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install $(PIP_FLAGS) --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install $(PIP_FLAGS) -e ".[training,infra,azure,dev]"
+	touch $@
+
+$(CHECKOV_VENV)/.installed:
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install $(PIP_FLAGS) --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install $(PIP_FLAGS) "checkov>=3.2,<4"
+	touch $@
+
+install: $(VENV)/.installed $(CHECKOV_VENV)/.installed
+
+demo: $(VENV)/.installed
+	$(BIN)/python scripts/demo.py
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: install lint
+	CHECKOV=$(abspath $(CHECKOV_VENV))/bin/checkov $(BIN)/python -m pytest -n $(PYTEST_WORKERS)
+
+format: $(VENV)/.installed
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean-state:
+	rm -rf .mlops
+
+clean: clean-state
+	rm -rf $(VENV) $(CHECKOV_VENV) *.egg-info .pytest_cache .ruff_cache

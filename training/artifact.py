@@ -1,0 +1,208 @@
+"""The model artifact: what training writes, the registry stores and the estimation engine loads.
+
+A model artifact is a folder that is at once a valid MLflow model (sklearn flavour, so Azure ML and
+``mlflow models serve`` understand it) and carries ``estimation.json``, the card the engine needs: the input
+signature, the conformal interval bands, the metrics and the lineage. Its integrity is one sha256 over the
+whole folder (``artifact_digest``), recorded at registration and checked by the engine before it serves.
+
+This module is the read side the engine imports, so it must stay light: numpy and pandas at import time,
+MLflow only inside the save function that training calls.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import pickle
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+ARTIFACT_FORMAT = 1
+CARD_FILE = "estimation.json"
+MODEL_FILE = "model.pkl"
+
+FeatureKind = Literal["numeric", "categorical"]
+
+
+class ArtifactError(RuntimeError):
+    """An artifact folder is incomplete, of an unknown format, or does not match its checksum."""
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One input the model takes. ``categories`` lists the levels seen in training (categorical only)."""
+
+    name: str
+    kind: FeatureKind
+    required: bool = False
+    categories: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class IntervalBand:
+    """Split-conformal half-width (log scale) for predictions up to ``upper_log_price``.
+
+    Bands partition the predicted price range (Mondrian conformal prediction): each band has its own
+    calibrated half-width, so cheap and expensive homes both get ranges that hold at the nominal rate.
+    """
+
+    upper_log_price: float | None
+    halfwidth_log: float
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """Everything about a trained model that is not its weights."""
+
+    model_name: str
+    target: str
+    features: tuple[Feature, ...]
+    nominal_coverage: float
+    bands: tuple[IntervalBand, ...]
+    metrics: Mapping[str, float]
+    data_fingerprint: str
+    lineage_key: str
+    training_run_id: str | None = None
+    estimator: str = ""
+    format_version: int = ARTIFACT_FORMAT
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [feature.name for feature in self.features]
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str, source: str) -> ModelCard:
+        try:
+            raw = json.loads(text)
+            if raw.get("format_version") != ARTIFACT_FORMAT:
+                raise ArtifactError(
+                    f"{source}: artifact format {raw.get('format_version')!r} is not supported "
+                    f"(this code reads format {ARTIFACT_FORMAT})"
+                )
+            raw["features"] = tuple(
+                Feature(**{**f, "categories": tuple(f.get("categories", ()))}) for f in raw["features"]
+            )
+            raw["bands"] = tuple(IntervalBand(**band) for band in raw["bands"])
+            return cls(**raw)
+        except (KeyError, TypeError, ValueError) as error:
+            raise ArtifactError(f"{source}: not a valid model card: {error}") from error
+
+
+@dataclass(frozen=True)
+class Estimates:
+    """Prices and their prediction interval, one entry per input row, in the target's units."""
+
+    price: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+
+
+class PriceModel:
+    """A loaded model: the scikit-learn pipeline (which predicts prices) plus its card (which bounds them)."""
+
+    def __init__(self, pipeline: Any, card: ModelCard) -> None:
+        self.pipeline = pipeline
+        self.card = card
+        uppers = [band.upper_log_price for band in card.bands[:-1]]
+        self._band_edges = np.asarray(uppers, dtype=float)
+        self._halfwidths = np.asarray([band.halfwidth_log for band in card.bands], dtype=float)
+
+    def frame(self, records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+        """Rows by feature name -> the typed frame the pipeline was trained on (missing -> NaN)."""
+        return model_frame(pd.DataFrame.from_records(list(records)), self.card.features)
+
+    def estimate(self, frame: pd.DataFrame) -> Estimates:
+        price = np.asarray(self.pipeline.predict(frame), dtype=float)
+        return self.bound(price)
+
+    def bound(self, price: np.ndarray) -> Estimates:
+        """The conformal interval around point predictions (used by evaluation and serving alike)."""
+        log_price = np.log(price)
+        halfwidth = self._halfwidths[np.searchsorted(self._band_edges, log_price, side="right")]
+        return Estimates(price=price, low=np.exp(log_price - halfwidth), high=np.exp(log_price + halfwidth))
+
+
+def model_frame(frame: pd.DataFrame, features: Iterable[Feature]) -> pd.DataFrame:
+    """Coerce a frame to the model's columns and dtypes: numbers as float64, categories as objects.
+
+    Training and serving both go through this function, so the pipeline sees identically typed input
+    whether rows came from a CSV file or from JSON. Absent columns become missing values.
+    """
+    columns: dict[str, pd.Series] = {}
+    for feature in features:
+        values = frame[feature.name] if feature.name in frame else pd.Series([None] * len(frame))
+        values = values.reset_index(drop=True)
+        if feature.kind == "numeric":
+            columns[feature.name] = pd.to_numeric(values, errors="raise").astype("float64")
+        else:
+            columns[feature.name] = values.astype(object).where(values.notna(), np.nan)
+    return pd.DataFrame(columns)
+
+
+def artifact_digest(directory: Path) -> str:
+    """sha256 over every file of the artifact (relative path and content), independent of mtime."""
+    if not directory.is_dir():
+        raise ArtifactError(f"{directory}: artifact folder does not exist")
+    digest = hashlib.sha256()
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(directory).as_posix().encode())
+        digest.update(b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).hexdigest().encode())
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def load_model_artifact(directory: Path, expected_sha256: str | None = None) -> PriceModel:
+    """Load an artifact folder; with ``expected_sha256``, refuse it unless the folder matches."""
+    if expected_sha256 is not None:
+        actual = artifact_digest(directory)
+        if actual != expected_sha256:
+            raise ArtifactError(
+                f"{directory}: checksum mismatch: registry records sha256 {expected_sha256}, folder has {actual}"
+            )
+    card_path, model_path = directory / CARD_FILE, directory / MODEL_FILE
+    for path in (card_path, model_path):
+        if not path.is_file():
+            raise ArtifactError(f"{directory}: not a model artifact, {path.name} is missing")
+    card = ModelCard.from_json(card_path.read_text(), str(card_path))
+    with model_path.open("rb") as handle:
+        # Trusted only because the folder's checksum matched the registry's record (see above).
+        pipeline = pickle.load(handle)
+    return PriceModel(pipeline, card)
+
+
+def save_model_artifact(
+    directory: Path, pipeline: Any, card: ModelCard, input_example: pd.DataFrame, pip_requirements: list[str]
+) -> str:
+    """Write the artifact folder (MLflow sklearn model + card) and return its sha256."""
+    _check_finite(card)
+    import mlflow.sklearn  # heavy: only training saves models
+    from mlflow.models import infer_signature
+
+    sample = input_example.head(5)
+    signature = infer_signature(sample, pipeline.predict(sample))
+    mlflow.sklearn.save_model(
+        pipeline,
+        str(directory),
+        serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_PICKLE,
+        signature=signature,
+        pip_requirements=pip_requirements,
+    )
+    (directory / CARD_FILE).write_text(card.to_json())
+    return artifact_digest(directory)
+
+
+def _check_finite(card: ModelCard) -> None:
+    for band in card.bands:
+        if not math.isfinite(band.halfwidth_log) or band.halfwidth_log < 0:
+            raise ArtifactError(f"interval band {band} has no finite non-negative half-width")
