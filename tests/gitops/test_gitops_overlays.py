@@ -181,8 +181,11 @@ def test_engine_is_probed_on_its_health_routes_and_rolls_without_losing_capacity
     assert container["readinessProbe"]["httpGet"]["path"] == "/health/ready"
     assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
     assert "replicas" not in deployment["spec"], "the HorizontalPodAutoscaler owns the replica count"
+    settings = _settings(rendered_objects[env])
+    assert settings["ENGINE_HOST"] == "0.0.0.0", "probes and the Service reach the pod's address"
     grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
-    assert grace > container["lifecycle"]["preStop"]["sleep"]["seconds"] + 30
+    drain = int(settings["ENGINE_SHUTDOWN_GRACE_SECONDS"])
+    assert grace > container["lifecycle"]["preStop"]["sleep"]["seconds"] + drain
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
