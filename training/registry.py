@@ -10,6 +10,7 @@ MLflow is imported lazily so that importing this module costs nothing until the 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -128,6 +129,7 @@ class ModelRegistry:
         """
         import mlflow.artifacts
 
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         if not version.sha256:
             raise RegistryError(
                 f"{version.name} v{version.version} has no {TAG_SHA256} tag: cannot be verified"

@@ -1,0 +1,151 @@
+"""Shared fixtures: real components on temporary state.
+
+Everything here is real — scikit-learn training on a slice of the Ames data, the MLflow registry on a
+SQLite file, git with a bare remote — only smaller and under ``tmp_path``, so tests are fast and never
+touch the repository's own ``.mlops/``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from training.config import DEFAULT_CONFIG, TrainingConfig, load_config
+from training.git import git
+from training.gitops_remote import GitopsRemote, ensure_local_remote
+from training.pins import ENVIRONMENTS, ModelPin, model_pin_path
+from training.pull_requests.local import LocalPullRequests
+from training.registry import ModelRegistry
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+AMES = REPO_ROOT / "training" / "data" / "ames.csv.gz"
+SLICE_ROWS = 500
+MODEL_NAME = "ames-price"
+
+
+@pytest.fixture(scope="session")
+def ames() -> pd.DataFrame:
+    return pd.read_csv(AMES)
+
+
+def small_config_dict(data_file: str, seed: int = 42) -> dict:
+    """The shipped config, made fast: a data slice and few boosting rounds; otherwise the real thing."""
+    raw = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    raw["data"]["source"] = data_file
+    raw["split"]["seed"] = seed
+    hgb, huber = raw["model"]["estimators"]
+    hgb["params"].update(max_iter=25, learning_rate=0.15)
+    huber["params"].update(max_iter=150)
+    raw["intervals"]["price_bands"] = 2
+    return raw
+
+
+def write_small_config(folder: Path, ames: pd.DataFrame, seed: int = 42, rows: int = SLICE_ROWS) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    ames.sample(n=rows, random_state=seed).to_csv(folder / "slice.csv", index=False)
+    path = folder / f"config-{seed}.yaml"
+    path.write_text(yaml.safe_dump(small_config_dict("slice.csv", seed)))
+    return path
+
+
+@pytest.fixture
+def small_config(tmp_path: Path, ames: pd.DataFrame) -> TrainingConfig:
+    return load_config(write_small_config(tmp_path / "config", ames))
+
+
+@dataclass
+class Workspace:
+    """A throwaway project: its own state folder, gitops remote, PR records and registry."""
+
+    root: Path
+    state: Path
+    remote: GitopsRemote
+    prs: LocalPullRequests
+    registry: ModelRegistry
+
+    def services(self, preview=None):
+        from training.pipeline import Services
+
+        return Services(registry=self.registry, remote=self.remote, provider=self.prs, preview=preview)
+
+    def pin(self, env: str) -> ModelPin:
+        return self.remote.read_pins()[env]
+
+    def push_pin(self, env: str, pin: ModelPin) -> None:
+        """Change a pin directly on the remote's main branch, as a person merging by hand would."""
+        previous = self.remote.branch_head("main")
+        with self.remote.checkout() as checkout:
+            checkout.commit_on_branch(
+                "main", {str(model_pin_path(env)): pin.render()}, f"Pin {pin.describe()} in {env}"
+            )
+            checkout.push("main", expected_remote=previous)
+
+    def remote_log(self) -> list[str]:
+        return git(["log", "--all", "--format=%H %s"], cwd=self.state / "gitops.git").splitlines()
+
+
+def make_project(root: Path) -> Path:
+    """A git repository holding the committed gitops pins ("no model yet"), like a fresh clone."""
+    for env in ENVIRONMENTS:
+        pin_file = root / str(model_pin_path(env))
+        pin_file.parent.mkdir(parents=True, exist_ok=True)
+        pin_file.write_text(ModelPin(MODEL_NAME, None).render())
+    git(["init", "--quiet", "-b", "main", str(root)])
+    git(["add", "--all"], cwd=root)
+    git(["commit", "--quiet", "-m", "Fresh project"], cwd=root)
+    return root
+
+
+def make_workspace(base: Path) -> Workspace:
+    root = make_project(base / "project")
+    state = base / "state"
+    remote = ensure_local_remote(state / "gitops.git", root)
+    registry = ModelRegistry(f"sqlite:///{state / 'mlflow.db'}")
+    return Workspace(root, state, remote, LocalPullRequests(state / "pull-requests.json", remote), registry)
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
+    monkeypatch.setenv("MLOPS_HOME", str(tmp_path / "state"))
+    return make_workspace(tmp_path)
+
+
+@dataclass(frozen=True)
+class RegisteredModels:
+    """Two versions of the model registered by the real training code, for the engine's tests."""
+
+    tracking_uri: str
+    model_name: str
+    versions: tuple[int, ...]
+    state_dir: Path
+    sample_rows: tuple[dict, ...]
+
+
+@pytest.fixture(scope="session")
+def registered_models(
+    tmp_path_factory: pytest.TempPathFactory, ames: pd.DataFrame
+) -> Iterator[RegisteredModels]:
+    from training.pipeline import Progress, run
+
+    base = tmp_path_factory.mktemp("registered")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLOPS_HOME", str(base / "state"))
+        space = make_workspace(base)
+        quiet = Progress(lambda _: None)
+        versions = []
+        for seed in (1, 2):  # different slices: different lineage, so each run registers a version
+            config = load_config(write_small_config(base / "config", ames, seed=seed))
+            outcome = run(config, "dev", space.services(), force=True, progress=quiet)
+            versions.append(outcome.registered.version)
+        records = ames.drop(columns="Sale_Price").head(5).to_dict("records")
+        rows = [{key: value for key, value in row.items() if pd.notna(value)} for row in records]
+        yield RegisteredModels(
+            space.registry.tracking_uri, MODEL_NAME, tuple(versions), space.state, tuple(rows)
+        )
+    shutil.rmtree(base, ignore_errors=True)

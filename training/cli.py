@@ -1,0 +1,123 @@
+"""``python -m training``: the training job's command line.
+
+Exit codes: 0 when the job did what it decided (including "no improvement"), 2 when the input is wrong
+(config, data, pins, settings: the message names the culprit), 1 for anything unexpected.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from training.config import DEFAULT_CONFIG, ConfigError, load_config
+from training.conformal import CalibrationError
+from training.dataset import DataError
+from training.estimator import EstimatorConfigError
+from training.gitops_remote import GitopsError
+from training.pins import ENVIRONMENTS, PinError
+from training.pull_requests.base import PullRequestError
+from training.registry import RegistryError
+
+# Errors that mean "fix your input or environment", reported in one line without a traceback.
+USER_ERRORS = (
+    ConfigError, DataError, EstimatorConfigError, CalibrationError, PinError, GitopsError, PullRequestError,
+    RegistryError,
+)  # fmt: skip
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    from training.pipeline import ChampionError
+    from training.services import SettingsError
+
+    try:
+        return args.handler(args)
+    except (*USER_ERRORS, ChampionError, SettingsError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run", help="train, gate against the env's champion, register, open the bump PR"
+    )
+    run.add_argument("--env", choices=ENVIRONMENTS, default="dev", help="environment whose champion to beat")
+    run.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="training config YAML")
+    run.add_argument("--force", action="store_true", help="register and bump even if not better")
+    run.set_defaults(handler=_run)
+
+    pins = commands.add_parser("pins", help="print pins as they stand on the gitops remote's default branch")
+    pins.add_argument("--env", choices=ENVIRONMENTS, help="only this environment (output can be sourced)")
+    pins.set_defaults(handler=_pins)
+
+    prs = commands.add_parser("prs", help="list pull requests on the local gitops remote")
+    prs.add_argument("--all", action="store_true", help="include merged and closed ones")
+    prs.add_argument("--show", type=int, metavar="N", help="print pull request N in full")
+    prs.set_defaults(handler=_prs)
+
+    merge = commands.add_parser("merge", help="merge pull request N on the local gitops remote")
+    merge.add_argument("number", type=int)
+    merge.set_defaults(handler=_merge)
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    from training.pipeline import run
+    from training.services import JobSettings, build_services
+
+    config = load_config(args.config)
+    services = build_services(JobSettings.from_environment())
+    outcome = run(config, args.env, services, force=args.force)
+    print(f"verdict: {outcome.verdict.reason}")
+    if outcome.registered is not None:
+        print(f"registered: {outcome.registered.name} v{outcome.registered.version}")
+    if outcome.bump is not None:
+        pr = outcome.bump.pull_request
+        where = f"#{pr.number} {pr.title} ({pr.head})" if pr else f"{args.env} already pins it"
+        print(f"pull request: {outcome.bump.status}: {where}")
+        for number in outcome.bump.superseded:
+            print(f"pull request: superseded #{number}")
+    print(f"decision record: {outcome.decision_path}")
+    return 0
+
+
+def _pins(args: argparse.Namespace) -> int:
+    from training.services import JobSettings, build_services
+
+    remote = build_services(JobSettings.from_environment()).remote
+    pins = remote.read_pins()
+    for env in [args.env] if args.env else ENVIRONMENTS:
+        if not args.env:
+            print(f"# {env}")
+        print(pins[env].render(), end="")
+    return 0
+
+
+def _prs(args: argparse.Namespace) -> int:
+    from training.services import local_pull_requests
+
+    provider = local_pull_requests()
+    if args.show is not None:
+        pr = provider.get(args.show)
+        print(f"#{pr.number} [{pr.state}] {pr.title}\n{pr.head} -> {pr.base}\n\n{pr.body}")
+        return 0
+    listed = provider.list_all() if args.all else provider.list_open()
+    if not listed:
+        print("no pull requests" if args.all else "no open pull requests")
+    for pr in listed:
+        print(f"#{pr.number:<4} {pr.state:<7} {pr.head:<32} {pr.title}")
+    return 0
+
+
+def _merge(args: argparse.Namespace) -> int:
+    from training.services import local_pull_requests
+
+    pr = local_pull_requests().merge(args.number)
+    print(f"merged #{pr.number}: {pr.title}")
+    return 0

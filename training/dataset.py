@@ -1,0 +1,208 @@
+"""Loading and validating training data, and fingerprinting it for lineage.
+
+Validation happens before any training so that an empty, truncated or mistyped file fails in seconds,
+with a message naming the file and column, and leaves no trace in the registry or the gitops remote.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import io
+import json
+import zlib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from training.artifact import Feature, model_frame
+from training.config import BUILTIN_PREFIX, TrainingConfig
+
+BUILTIN_DATASETS = {"ames": "ames.csv.gz"}
+
+
+class DataError(ValueError):
+    """The training data cannot be used: the message names the file and the column or row."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Validated training data: the typed feature frame, the target, and where it came from."""
+
+    features: pd.DataFrame
+    target: pd.Series
+    schema: tuple[Feature, ...]
+    fingerprint: str
+    source: str
+
+    def __len__(self) -> int:
+        return len(self.target)
+
+
+def resolve_source(config: TrainingConfig) -> tuple[str, bytes]:
+    """The data's display name and raw bytes, from the package or from a path relative to the config."""
+    source = config.data.source
+    if source.startswith(BUILTIN_PREFIX):
+        name = source.removeprefix(BUILTIN_PREFIX)
+        if name not in BUILTIN_DATASETS:
+            raise DataError(
+                f"data.source {source!r}: unknown builtin dataset (known: {', '.join(BUILTIN_DATASETS)})"
+            )
+        resource = resources.files("training") / "data" / BUILTIN_DATASETS[name]
+        return f"training/data/{BUILTIN_DATASETS[name]}", resource.read_bytes()
+    path = Path(source) if Path(source).is_absolute() else config.base_dir / source
+    try:
+        return str(path), path.read_bytes()
+    except FileNotFoundError as error:
+        raise DataError(f"data.source: file {path} does not exist") from error
+    except IsADirectoryError as error:
+        raise DataError(f"data.source: {path} is a folder, expected a CSV or Parquet file") from error
+
+
+def load_dataset(config: TrainingConfig) -> Dataset:
+    """Read, validate and fingerprint the configured data."""
+    name, raw = resolve_source(config)
+    frame = read_table(name, raw)
+    return validate(frame, config, name)
+
+
+def read_table(name: str, raw: bytes) -> pd.DataFrame:
+    """Parse CSV (plain or gzip) or Parquet bytes; truncation and emptiness are errors, not NaNs."""
+    if name.endswith(".parquet") or raw[:4] == b"PAR1":
+        return _read_parquet(name, raw)
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (EOFError, OSError, zlib.error) as error:
+            raise DataError(f"{name}: truncated or corrupt gzip file ({error})") from error
+    text = raw.decode("utf-8", errors="replace")
+    if not text.strip():
+        raise DataError(f"{name}: file is empty")
+    _check_last_line_complete(name, text)
+    try:
+        return pd.read_csv(io.StringIO(text))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        raise DataError(f"{name}: not a readable CSV file: {error}") from error
+
+
+def _read_parquet(name: str, raw: bytes) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(io.BytesIO(raw))
+    except Exception as error:  # pyarrow raises several types for damaged files
+        raise DataError(f"{name}: not a readable Parquet file: {error}") from error
+
+
+def _check_last_line_complete(name: str, text: str) -> None:
+    lines = text.rstrip("\r\n").splitlines()
+    if len(lines) < 2:
+        raise DataError(f"{name}: has a header but no data rows")
+    header, last = (next(csv.reader([line])) for line in (lines[0], lines[-1]))
+    if len(last) != len(header):
+        raise DataError(
+            f"{name}: last line has {len(last)} fields but the header has {len(header)}: the file looks truncated"
+        )
+
+
+def validate(frame: pd.DataFrame, config: TrainingConfig, name: str) -> Dataset:
+    """Check the frame against the config and return it typed; DataError on the first problem."""
+    target = config.data.target
+    if target not in frame.columns:
+        raise DataError(f"{name}: target column {target!r} (data.target) is not in the file")
+    feature_names = _feature_names(frame, config, name)
+    _check_rows(frame, config, name)
+    _check_target(frame[target], name, target)
+    schema = tuple(_feature(frame[column], config, name) for column in feature_names)
+    _check_derived(config, schema, name)
+    features = model_frame(frame, schema)
+    labels = frame[target].astype("float64").reset_index(drop=True)
+    return Dataset(features, labels, schema, fingerprint(features, labels), name)
+
+
+def _feature_names(frame: pd.DataFrame, config: TrainingConfig, name: str) -> list[str]:
+    target = config.data.target
+    if config.data.features == "all":
+        names = [column for column in frame.columns if column != target]
+    else:
+        names = list(config.data.features)
+        for column in names:
+            if column not in frame.columns:
+                raise DataError(f"{name}: column {column!r} listed in data.features is not in the file")
+            if column == target:
+                raise DataError(f"data.features: {column!r} is the target and cannot also be a feature")
+    for key, columns in (
+        ("data.required_features", config.data.required_features),
+        ("data.types", config.data.types),
+    ):
+        for column in columns:
+            if column not in names:
+                raise DataError(f"{key}: column {column!r} is not among the features of {name}")
+    if not names:
+        raise DataError(f"{name}: no feature columns besides the target")
+    return names
+
+
+def _check_rows(frame: pd.DataFrame, config: TrainingConfig, name: str) -> None:
+    if len(frame) < config.data.min_rows:
+        raise DataError(f"{name}: {len(frame)} rows, fewer than data.min_rows={config.data.min_rows}")
+    empty = [column for column in frame.columns if frame[column].isna().all()]
+    if empty:
+        raise DataError(f"{name}: column(s) {', '.join(map(repr, empty))} have no values at all")
+
+
+def _check_target(values: pd.Series, name: str, target: str) -> None:
+    if not pd.api.types.is_numeric_dtype(values):
+        bad = values[pd.to_numeric(values, errors="coerce").isna() & values.notna()]
+        example = bad.iloc[0] if len(bad) else values.iloc[0]
+        raise DataError(f"{name}: target column {target!r} must be numeric, found {example!r}")
+    missing = values.isna()
+    if missing.any():
+        rows = ", ".join(str(i + 2) for i in missing[missing].index[:5])
+        raise DataError(
+            f"{name}: target column {target!r} is missing on {int(missing.sum())} row(s) (lines {rows})"
+        )
+    if (values <= 0).any():
+        raise DataError(f"{name}: target column {target!r} must be positive (prices), found {values.min()}")
+
+
+def _feature(values: pd.Series, config: TrainingConfig, name: str) -> Feature:
+    column = str(values.name)
+    declared = config.data.types.get(column)
+    numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+    kind = declared or ("numeric" if numeric else "categorical")
+    required = column in config.data.required_features
+    if kind == "numeric":
+        if not numeric:
+            coerced = pd.to_numeric(values, errors="coerce")
+            bad = values[coerced.isna() & values.notna()]
+            if len(bad):
+                raise DataError(
+                    f"{name}: column {column!r} is declared numeric (data.types) but holds {bad.iloc[0]!r}"
+                )
+        return Feature(column, "numeric", required)
+    levels = sorted({str(v) for v in values.dropna().unique()})
+    return Feature(column, "categorical", required, tuple(levels))
+
+
+def _check_derived(config: TrainingConfig, schema: tuple[Feature, ...], name: str) -> None:
+    kinds = {feature.name: feature.kind for feature in schema}
+    for derived, spec in config.derived_features.items():
+        if derived in kinds:
+            raise DataError(f"derived_features.{derived}: name clashes with a column of {name}")
+        for column in spec.columns:
+            if kinds.get(column) != "numeric":
+                problem = "is not a feature" if column not in kinds else "is not numeric"
+                raise DataError(f"derived_features.{derived}: column {column!r} {problem} in {name}")
+
+
+def fingerprint(features: pd.DataFrame, target: pd.Series) -> str:
+    """sha256 of the schema (names, dtypes) and every value, independent of file format and row index."""
+    digest = hashlib.sha256()
+    schema = [(str(c), str(features[c].dtype)) for c in features.columns] + [(str(target.name), "target")]
+    digest.update(json.dumps(schema).encode())
+    digest.update(pd.util.hash_pandas_object(features.astype(str), index=False).to_numpy().tobytes())
+    digest.update(np.ascontiguousarray(target.to_numpy(dtype="float64")).tobytes())
+    return digest.hexdigest()
