@@ -1,0 +1,117 @@
+"""The Argo CD objects of ``gitops/argocd/``, made specific to one stack before the program applies them.
+
+The files carry placeholders (the repository URL, the ``main`` revision) and list every AKS-served
+environment in the ApplicationSet's generator. A cluster's Argo CD must sync only its own environment
+from the stack's own repository and revision, so this module replaces exactly those fields and leaves the
+rest as the gitops author wrote it. It is pure (dicts in, dicts out) so the tests can read the result.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import yaml
+
+from infra.stack_config import REPOSITORY_ROOT
+
+ARGOCD_DIR = PurePosixPath("gitops/argocd")
+APP_PROJECT_FILE = "appproject.yaml"
+APPLICATION_SET_FILE = "applicationset.yaml"
+PLACEHOLDER_REPOSITORY_URL = "https://github.com/your-org/property-price-platform.git"
+ARGOCD_NAMESPACE = "argocd"
+
+
+class ArgoCdManifestError(ValueError):
+    """A file in gitops/argocd/ is missing or not the object the program expects; names file and field."""
+
+
+@dataclass(frozen=True)
+class StackSource:
+    """Where this stack's Argo CD pulls from and which environment it serves."""
+
+    repository_url: str
+    revision: str
+    environment: str
+
+
+def load_argocd_objects(source: StackSource, root: Path = REPOSITORY_ROOT) -> list[dict[str, Any]]:
+    """The AppProject and the ApplicationSet, patched for ``source``, in the order they must be applied."""
+    project = _load(root / ARGOCD_DIR / APP_PROJECT_FILE, "AppProject")
+    application_set = _load(root / ARGOCD_DIR / APPLICATION_SET_FILE, "ApplicationSet")
+    return [
+        patch_app_project(project, source, str(root / ARGOCD_DIR / APP_PROJECT_FILE)),
+        patch_application_set(application_set, source, str(root / ARGOCD_DIR / APPLICATION_SET_FILE)),
+    ]
+
+
+def _load(path: Path, kind: str) -> dict[str, Any]:
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ArgoCdManifestError(f"{path}: missing (the {kind} the AKS stack applies)") from None
+    except yaml.YAMLError as error:
+        raise ArgoCdManifestError(f"{path}: not valid YAML: {error}") from error
+    if not isinstance(document, dict) or document.get("kind") != kind:
+        raise ArgoCdManifestError(f"{path}: expected one {kind} object")
+    if not str(document.get("apiVersion", "")).startswith("argoproj.io/"):
+        raise ArgoCdManifestError(f"{path}: apiVersion must be argoproj.io/<version>")
+    if not isinstance(document.get("metadata"), dict) or not document["metadata"].get("name"):
+        raise ArgoCdManifestError(f"{path}: metadata.name is missing")
+    if not isinstance(document.get("spec"), dict):
+        raise ArgoCdManifestError(f"{path}: spec is missing")
+    return document
+
+
+def _with_namespace(document: dict[str, Any]) -> dict[str, Any]:
+    patched = copy.deepcopy(document)
+    patched["metadata"].setdefault("namespace", ARGOCD_NAMESPACE)
+    return patched
+
+
+def patch_app_project(document: dict[str, Any], source: StackSource, origin: str) -> dict[str, Any]:
+    """Allow the stack's repository in ``spec.sourceRepos`` instead of the placeholder."""
+    patched = _with_namespace(document)
+    repos = patched["spec"].get("sourceRepos")
+    if not isinstance(repos, list):
+        raise ArgoCdManifestError(f"{origin}: spec.sourceRepos must be a list of repository URLs")
+    kept = [repo for repo in repos if repo not in (PLACEHOLDER_REPOSITORY_URL, source.repository_url)]
+    patched["spec"]["sourceRepos"] = [source.repository_url, *kept]
+    return patched
+
+
+def patch_application_set(document: dict[str, Any], source: StackSource, origin: str) -> dict[str, Any]:
+    """Point the template at the stack's repository and revision; generate only the stack's environment."""
+    patched = _with_namespace(document)
+    spec = patched["spec"]
+    template_spec = spec.get("template", {}).get("spec")
+    if not isinstance(template_spec, dict):
+        raise ArgoCdManifestError(f"{origin}: spec.template.spec is missing")
+    sources = [template_spec["source"]] if "source" in template_spec else template_spec.get("sources", [])
+    if not sources:
+        raise ArgoCdManifestError(f"{origin}: spec.template.spec has no source")
+    # Multi-source templates may pull charts from elsewhere: only the placeholder entries are this repo's.
+    ours = [item for item in sources if item.get("repoURL") == PLACEHOLDER_REPOSITORY_URL]
+    if not ours and "source" in template_spec:
+        ours = sources
+    if not ours:
+        raise ArgoCdManifestError(f"{origin}: no source of spec.template.spec uses the placeholder repoURL")
+    for item in ours:
+        item["repoURL"] = source.repository_url
+        item["targetRevision"] = source.revision
+    generators = [g["list"] for g in spec.get("generators", []) if isinstance(g, dict) and "list" in g]
+    if not generators:
+        raise ArgoCdManifestError(f"{origin}: spec.generators needs a list generator with env elements")
+    for generator in generators:
+        generator["elements"] = [_element_for(generator.get("elements") or [], source.environment)]
+    return patched
+
+
+def _element_for(elements: list[Any], environment: str) -> dict[str, Any]:
+    """The file's element for this environment (keeping any extra keys), or a bare ``{env: ...}``."""
+    for element in elements:
+        if isinstance(element, dict) and element.get("env") == environment:
+            return element
+    return {"env": environment}

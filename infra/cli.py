@@ -1,0 +1,86 @@
+"""``python -m infra plan|reap``: the commands that need no Pulumi CLI.
+
+* ``plan --stack <env> [--json]`` prints what ``pulumi up --stack <env>`` would create (see infra.plan).
+* ``reap [--dry-run]`` deletes expired dev container groups (see infra.reaper).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from infra.expiry import parse_timestamp, utc_now
+
+COMMANDS = ("plan", "reap")
+
+
+def is_command(argv: Sequence[str]) -> bool:
+    return bool(argv) and (argv[0] in COMMANDS or argv[0] in ("-h", "--help"))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m infra", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    plan = commands.add_parser("plan", help="show what `pulumi up --stack <env>` would create, offline")
+    plan.add_argument("--stack", required=True, help="stack name (environments/Pulumi.<stack>.yaml)")
+    plan.add_argument("--json", action="store_true", help="print JSON instead of a tree")
+    plan.add_argument("--now", type=parse_timestamp, help="clock for the expiry tag (ISO 8601, default: now)")
+    plan.add_argument(
+        "--gitops-root", type=Path, help="folder holding gitops/ (default: this repository), for fixtures"
+    )
+    reap = commands.add_parser("reap", help="delete container groups whose expires-at tag has passed")
+    reap.add_argument("--dry-run", action="store_true", help="report what would be deleted, delete nothing")
+    reap.add_argument(
+        "--subscription-id",
+        default=os.environ.get("AZURE_SUBSCRIPTION_ID"),
+        help="subscription to sweep (default: $AZURE_SUBSCRIPTION_ID)",
+    )
+    reap.add_argument("--now", type=parse_timestamp, help="treat this time as now (ISO 8601)")
+    return parser
+
+
+def print_usage() -> int:
+    """No command and no Pulumi engine: say how to use this entry point."""
+    _parser().print_help(sys.stderr)
+    print("\n(`pulumi up --stack <env>` runs the Pulumi program in this folder.)", file=sys.stderr)
+    return 2
+
+
+def main(argv: Sequence[str]) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "plan":
+        return _plan(args)
+    return _reap(args)
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from infra.overlay import OverlayError
+    from infra.plan import build_plan
+    from infra.plan_render import plan_json, plan_tree
+    from infra.settings import SettingsError
+    from infra.stack_config import REPOSITORY_ROOT, StackConfigError
+
+    clock = (lambda: args.now) if args.now else utc_now
+    try:
+        plan = build_plan(args.stack, clock=clock, gitops_root=args.gitops_root or REPOSITORY_ROOT)
+    except (SettingsError, StackConfigError, OverlayError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    sys.stdout.write(plan_json(plan) if args.json else plan_tree(plan))
+    for message in plan.warnings if args.json else []:
+        print(f"warning: {message}", file=sys.stderr)
+    return 0
+
+
+def _reap(args: argparse.Namespace) -> int:
+    from infra.reaper import azure_container_groups, reap
+
+    if not args.subscription_id:
+        print("error: give --subscription-id or set AZURE_SUBSCRIPTION_ID", file=sys.stderr)
+        return 2
+    summary = reap(azure_container_groups(args.subscription_id), args.now or utc_now(), dry_run=args.dry_run)
+    sys.stdout.write(summary.render())
+    return 1 if summary.failed else 0

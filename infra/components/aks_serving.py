@@ -1,0 +1,199 @@
+"""The estimation engine on AKS (prod): the cluster, its access to the registry and the model registry,
+and Argo CD, which deploys the engine from ``gitops/apps/estimation-engine/overlays/<env>``.
+
+* Entra ID authentication with Azure RBAC for Kubernetes, no local accounts in prod: nobody holds a
+  static cluster-admin certificate. The kubeconfig output is the *user* kubeconfig, which signs in
+  through ``kubelogin`` (set ``AAD_LOGIN_METHOD=azurecli`` or ``workloadidentity`` where Pulumi runs).
+* OIDC issuer + workload identity: the engine's pods get an Entra token for the engine identity through
+  the federated credential below, whose subject is the gitops ServiceAccount.
+* The kubelet identity may pull from the registry (AcrPull), so pods need no pull secret.
+* A small fixed system pool inline (a cluster needs one at creation) and the engine's autoscaling pool as
+  a separate ``AgentPool``: pools listed inline cannot be added or removed later without replacing the
+  cluster.
+* The Kubernetes minor version is pinned; patches arrive through the ``patch`` upgrade channel.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pulumi
+from pulumi_azure_native import containerservice as aks
+from pulumi_azure_native import managedidentity
+
+from infra.components.argocd import ArgoCd
+from infra.naming import Naming, agent_pool_name
+from infra.roles import BuiltInRole, assign_role
+from infra.settings import Settings
+
+COMPONENT_TYPE = "property-price-platform:infra:AksServing"
+ENGINE_NAMESPACE = "estimation-engine"
+ENGINE_SERVICE_ACCOUNT = "estimation-engine"
+ENGINE_SERVICE_PORT = 8080
+WORKLOAD_IDENTITY_SUBJECT = f"system:serviceaccount:{ENGINE_NAMESPACE}:{ENGINE_SERVICE_ACCOUNT}"
+TOKEN_EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"
+SYSTEM_POOL = agent_pool_name("system")
+ENGINE_POOL = agent_pool_name("engine")
+
+
+def scoring_url(settings: Settings) -> str:
+    """The Ingress host when one is configured, else the engine Service's address inside the cluster."""
+    if settings.aks_ingress_host:
+        return f"https://{settings.aks_ingress_host}"
+    return f"http://{ENGINE_SERVICE_ACCOUNT}.{ENGINE_NAMESPACE}.svc.cluster.local:{ENGINE_SERVICE_PORT}"
+
+
+def _decode_kubeconfig(credentials: Any) -> str:
+    return base64.b64decode(credentials.kubeconfigs[0].value).decode("utf-8")
+
+
+class AksServing(pulumi.ComponentResource):
+    """The AKS cluster with its pools, identities' wiring and Argo CD."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        settings: Settings,
+        naming: Naming,
+        resource_group_name: pulumi.Input[str],
+        subscription_id: pulumi.Input[str],
+        registry_id: pulumi.Input[str],
+        log_analytics_id: pulumi.Input[str],
+        engine_identity: managedidentity.UserAssignedIdentity,
+        argocd_objects: list[dict[str, Any]],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__(COMPONENT_TYPE, name, None, opts)
+        self._settings = settings
+        tags = settings.resource_tags()
+        self.cluster = self._cluster(naming, resource_group_name, log_analytics_id, tags)
+        self.engine_pool = aks.AgentPool(
+            "aks-engine-pool",
+            resource_group_name=resource_group_name,
+            resource_name_=self.cluster.name,
+            agent_pool_name=ENGINE_POOL,
+            mode=aks.AgentPoolMode.USER,
+            vm_size=settings.aks_user_vm_size,
+            os_type=aks.OSType.LINUX,
+            os_sku=aks.OSSKU.AZURE_LINUX,
+            type=aks.AgentPoolType.VIRTUAL_MACHINE_SCALE_SETS,
+            enable_auto_scaling=True,
+            min_count=settings.aks_user_min_nodes,
+            max_count=settings.aks_user_max_nodes,
+            count=settings.aks_user_min_nodes,
+            node_labels={"workload": ENGINE_NAMESPACE},
+            upgrade_settings=aks.AgentPoolUpgradeSettingsArgs(max_surge="33%"),
+            tags=tags,
+            # The autoscaler owns the node count once the pool exists.
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["count"]),
+        )
+        kubelet_object_id = self.cluster.identity_profile.apply(
+            lambda profile: profile["kubeletidentity"].object_id
+        )
+        self.kubelet_registry_pull = assign_role(
+            "kubelet-registry-pull",
+            BuiltInRole.ACR_PULL,
+            principal_id=kubelet_object_id,
+            scope=registry_id,
+            subscription_id=subscription_id,
+            purpose="AKS nodes pulling the engine image",
+            parent=self,
+        )
+        self.engine_federation = managedidentity.FederatedIdentityCredential(
+            "engine-federation",
+            resource_group_name=resource_group_name,
+            resource_name_=engine_identity.name,
+            federated_identity_credential_resource_name=f"aks-{ENGINE_NAMESPACE}",
+            issuer=self.cluster.oidc_issuer_profile.apply(lambda profile: profile.issuer_url),
+            subject=WORKLOAD_IDENTITY_SUBJECT,
+            audiences=[TOKEN_EXCHANGE_AUDIENCE],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        credentials = aks.list_managed_cluster_user_credentials_output(
+            resource_group_name=resource_group_name, resource_name=self.cluster.name
+        )
+        self.kubeconfig = pulumi.Output.secret(credentials.apply(_decode_kubeconfig))
+        self.argocd = ArgoCd(
+            "argocd",
+            chart_version=settings.argocd_chart_version,
+            kubeconfig=self.kubeconfig,
+            argocd_objects=argocd_objects,
+            # Argo CD schedules onto the engine pool too; the registry pull must work before it syncs.
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[self.engine_pool, self.kubelet_registry_pull, self.engine_federation]
+            ),
+        )
+        self.scoring_url = scoring_url(settings)
+        self.register_outputs({"clusterName": self.cluster.name, "scoringUrl": self.scoring_url})
+
+    def _cluster(
+        self,
+        naming: Naming,
+        resource_group_name: pulumi.Input[str],
+        log_analytics_id: pulumi.Input[str],
+        tags: dict[str, str],
+    ) -> aks.ManagedCluster:
+        settings = self._settings
+        addons = {
+            "omsagent": aks.ManagedClusterAddonProfileArgs(
+                enabled=True,
+                config={"logAnalyticsWorkspaceResourceID": log_analytics_id, "useAADAuth": "true"},
+            )
+        }
+        return aks.ManagedCluster(
+            "aks-cluster",
+            resource_group_name=resource_group_name,
+            resource_name_=naming.aks_cluster(),
+            location=settings.location,
+            dns_prefix=naming.aks_dns_prefix(),
+            node_resource_group=naming.node_resource_group(),
+            kubernetes_version=settings.aks_kubernetes_version,
+            sku=aks.ManagedClusterSKUArgs(name=aks.ManagedClusterSKUName.BASE, tier=settings.aks_tier),
+            identity=aks.ManagedClusterIdentityArgs(type=aks.ResourceIdentityType.SYSTEM_ASSIGNED),
+            enable_rbac=True,
+            disable_local_accounts=settings.is_production,
+            aad_profile=aks.ManagedClusterAADProfileArgs(
+                managed=True,
+                enable_azure_rbac=True,
+                admin_group_object_ids=list(settings.aks_admin_group_object_ids) or None,
+            ),
+            oidc_issuer_profile=aks.ManagedClusterOIDCIssuerProfileArgs(enabled=True),
+            security_profile=aks.ManagedClusterSecurityProfileArgs(
+                workload_identity=aks.ManagedClusterSecurityProfileWorkloadIdentityArgs(enabled=True),
+            ),
+            auto_upgrade_profile=aks.ManagedClusterAutoUpgradeProfileArgs(
+                upgrade_channel=aks.UpgradeChannel.PATCH,
+                node_os_upgrade_channel=aks.NodeOSUpgradeChannel.NODE_IMAGE,
+            ),
+            # The gitops NetworkPolicy needs an enforcing dataplane: Azure CNI overlay with Cilium.
+            network_profile=aks.ContainerServiceNetworkProfileArgs(
+                network_plugin=aks.NetworkPlugin.AZURE,
+                network_plugin_mode=aks.NetworkPluginMode.OVERLAY,
+                network_dataplane="cilium",
+                network_policy="cilium",
+                load_balancer_sku="standard",
+            ),
+            addon_profiles=addons,
+            ingress_profile=aks.ManagedClusterIngressProfileArgs(
+                web_app_routing=aks.ManagedClusterIngressProfileWebAppRoutingArgs(enabled=True)
+            )
+            if settings.aks_ingress_host
+            else None,
+            agent_pool_profiles=[
+                aks.ManagedClusterAgentPoolProfileArgs(
+                    name=SYSTEM_POOL,
+                    mode=aks.AgentPoolMode.SYSTEM,
+                    count=settings.aks_system_node_count,
+                    vm_size=settings.aks_system_vm_size,
+                    os_type=aks.OSType.LINUX,
+                    os_sku=aks.OSSKU.AZURE_LINUX,
+                    type=aks.AgentPoolType.VIRTUAL_MACHINE_SCALE_SETS,
+                    # Keep application pods off the system pool.
+                    node_taints=["CriticalAddonsOnly=true:NoSchedule"],
+                )
+            ],
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self),
+        )

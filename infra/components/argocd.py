@@ -1,0 +1,85 @@
+"""Argo CD on the cluster, and the objects that make it deploy the estimation engine.
+
+Argo CD comes from its Helm chart at a pinned version through ``helm.v3.Release``: the chart uses Helm
+hooks, which ``helm.v4.Chart`` would skip. The AppProject and ApplicationSet are the files of
+``gitops/argocd/`` with the stack's repository, revision and environment put in (see
+``infra.argocd_manifests``), applied only once the release, and so Argo CD's CRDs, exist.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra.argocd_manifests import ARGOCD_NAMESPACE
+
+COMPONENT_TYPE = "property-price-platform:infra:ArgoCd"
+CHART_REPOSITORY = "https://argoproj.github.io/argo-helm"
+CHART_NAME = "argo-cd"
+RELEASE_NAME = "argocd"
+
+# Small, deliberate departures from the chart defaults: no Dex (people sign in through the cluster's
+# Entra ID RBAC and the CLI's port-forward), the API server stays internal, and the controllers run on
+# the system pool's tolerations like other cluster add-ons.
+CHART_VALUES: dict[str, Any] = {
+    "dex": {"enabled": False},
+    "server": {"service": {"type": "ClusterIP"}},
+    "global": {
+        "tolerations": [{"key": "CriticalAddonsOnly", "operator": "Exists", "effect": "NoSchedule"}],
+    },
+}
+
+
+class ArgoCd(pulumi.ComponentResource):
+    """The Helm release of Argo CD plus the engine's AppProject and ApplicationSet."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        chart_version: str,
+        kubeconfig: pulumi.Input[str],
+        argocd_objects: list[dict[str, Any]],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__(COMPONENT_TYPE, name, None, opts)
+        self.provider = k8s.Provider(
+            "aks-kubernetes",
+            kubeconfig=kubeconfig,
+            # Server-side apply lets Argo CD and Pulumi share fields of the objects below safely.
+            enable_server_side_apply=True,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        on_cluster = pulumi.ResourceOptions(parent=self, provider=self.provider)
+        self.release = k8s.helm.v3.Release(
+            "argocd-release",
+            k8s.helm.v3.ReleaseArgs(
+                name=RELEASE_NAME,
+                chart=CHART_NAME,
+                version=chart_version,
+                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPOSITORY),
+                namespace=ARGOCD_NAMESPACE,
+                create_namespace=True,
+                atomic=True,
+                cleanup_on_fail=True,
+                timeout=900,
+                values=CHART_VALUES,
+            ),
+            opts=on_cluster,
+        )
+        self.objects = [
+            k8s.apiextensions.CustomResource(
+                f"{document['kind'].lower()}-{document['metadata']['name']}",
+                api_version=document["apiVersion"],
+                kind=document["kind"],
+                metadata=document["metadata"],
+                spec=document["spec"],
+                opts=pulumi.ResourceOptions.merge(
+                    on_cluster, pulumi.ResourceOptions(depends_on=[self.release])
+                ),
+            )
+            for document in argocd_objects
+        ]
+        self.register_outputs({"namespace": ARGOCD_NAMESPACE, "chartVersion": chart_version})

@@ -1,0 +1,183 @@
+"""The Pulumi program: which components one stack is made of and how they are wired together.
+
+``define_stack`` is everything ``pulumi up`` runs, given the settings; ``run`` is the thin entry point that
+builds the settings from the stack config and exports the outputs. The offline plan calls
+``define_stack`` under mocks with an injected clock and repository root, so both go through one code path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_random as random
+from pulumi_azure_native import authorization, operationalinsights
+
+from infra.argocd_manifests import StackSource, load_argocd_objects
+from infra.components.aci_serving import AciServing, EngineWiring
+from infra.components.aks_serving import AksServing
+from infra.components.diagnostics import Diagnostics, DiagnosticTarget
+from infra.components.identities import WorkloadIdentities
+from infra.components.ml_workspace import MlWorkspace
+from infra.components.training_compute import TrainingCompute
+from infra.expiry import Clock, expiry_tag_value, utc_now
+from infra.naming import SUFFIX_LENGTH, Naming
+from infra.overlay import OverlayError, read_engine_settings, read_serving_pin
+from infra.settings import PROJECT, Settings, settings_from_config
+from infra.stack_config import REPOSITORY_ROOT
+
+Outputs = dict[str, Any]
+
+
+def run() -> None:
+    """Entry point under the Pulumi engine (``pulumi up|preview --stack <env>``)."""
+    config = pulumi.Config(PROJECT)
+    settings = settings_from_config(config.get, pulumi.get_stack())
+    for name, value in define_stack(settings).items():
+        pulumi.export(name, value)
+
+
+def define_stack(
+    settings: Settings, *, clock: Clock = utc_now, repository_root: Path = REPOSITORY_ROOT
+) -> Outputs:
+    """Declare every resource of the stack and return its outputs (by export name)."""
+    naming = Naming(settings.name_prefix, settings.environment)
+    client = authorization.get_client_config_output()
+    # Kept in state: the same on every update, new after a destroy (see infra.naming).
+    suffix = random.RandomString("name-suffix", length=SUFFIX_LENGTH, special=False, upper=False)
+
+    ml = MlWorkspace(
+        "ml",
+        settings=settings,
+        naming=naming,
+        name_suffix=suffix.result,
+        tenant_id=client.tenant_id,
+        subscription_id=client.subscription_id,
+    )
+    rg = ml.resource_group.name
+    identities = WorkloadIdentities(
+        "identities",
+        settings=settings,
+        naming=naming,
+        resource_group_name=rg,
+        subscription_id=client.subscription_id,
+        registry_id=ml.registry.id,
+        storage_account_id=ml.storage_account.id,
+        workspace_id=ml.workspace.id,
+    )
+    training = TrainingCompute(
+        "training",
+        settings=settings,
+        resource_group_name=rg,
+        workspace_name=ml.workspace.name,
+        identity_id=identities.training.id,
+        depends_on=identities.training_grants,
+    )
+    diagnostic_targets = [
+        DiagnosticTarget("workspace", ml.workspace.id),
+        DiagnosticTarget("key-vault", ml.key_vault.id),
+        DiagnosticTarget(
+            "storage-blob", ml.storage_account.id.apply(lambda id_: f"{id_}/blobServices/default")
+        ),
+        DiagnosticTarget("registry", ml.registry.id),
+    ]
+    outputs: Outputs = {
+        "resourceGroupName": rg,
+        "workspaceName": ml.workspace.name,
+        "mlflowTrackingUri": ml.workspace.ml_flow_tracking_uri,
+        "registryLoginServer": ml.registry.login_server,
+        "trainingComputeName": training.cluster.name,
+        "trainingClientId": identities.training.client_id,
+        "engineClientId": identities.engine.client_id,
+    }
+    if settings.serving_target == "aci":
+        outputs.update(
+            _serve_from_aci(settings, naming, ml, identities, suffix.result, clock, repository_root)
+        )
+    else:
+        serving = _serve_from_aks(settings, naming, ml, identities, client.subscription_id, repository_root)
+        diagnostic_targets.append(DiagnosticTarget("cluster", serving.cluster.id, log_group="audit"))
+        outputs.update(
+            {
+                "scoringUrl": serving.scoring_url,
+                "clusterName": serving.cluster.name,
+                "kubeconfig": serving.kubeconfig,
+                "servedModel": None,
+            }
+        )
+    Diagnostics("diagnostics", log_analytics_id=ml.log_analytics.id, targets=diagnostic_targets)
+    return outputs
+
+
+def _serve_from_aci(
+    settings: Settings,
+    naming: Naming,
+    ml: MlWorkspace,
+    identities: WorkloadIdentities,
+    suffix: pulumi.Input[str],
+    clock: Clock,
+    repository_root: Path,
+) -> Outputs:
+    pin = read_serving_pin(settings.environment, repository_root)
+    if pin.registry_host != settings.registry_login_server:
+        raise OverlayError(
+            f"{pin.image_source}: image {pin.image.new_name} is not in this stack's registry "
+            f"{settings.registry_login_server} (setting {PROJECT}:containerRegistryName); the engine "
+            "identity can only pull from there"
+        )
+    not_served = {"scoringUrl": None, "clusterName": None, "kubeconfig": None, "servedModel": None}
+    reason = pin.not_deployable_reason
+    if reason is not None:
+        # A fresh repository pins nothing yet, and the first model needs this very workspace to be
+        # trained in: deploy everything else and serve once the first bump PR is merged.
+        pulumi.log.warn(f"{reason}: the stack is deployed without a container group (scoringUrl is null)")
+        return not_served
+    shared_keys = operationalinsights.get_shared_keys_output(
+        resource_group_name=ml.resource_group.name, workspace_name=ml.log_analytics.name
+    )
+    wiring = EngineWiring(
+        identity_id=identities.engine.id,
+        identity_client_id=identities.engine.client_id,
+        registry_login_server=ml.registry.login_server,
+        mlflow_tracking_uri=ml.workspace.ml_flow_tracking_uri,
+        log_analytics_customer_id=ml.log_analytics.customer_id,
+        log_analytics_resource_id=ml.log_analytics.id,
+        log_analytics_key=pulumi.Output.secret(shared_keys.primary_shared_key),
+        dns_name_label=naming.dns_label(suffix),
+    )
+    expires_at = expiry_tag_value(clock(), settings.dev_ttl_hours) if settings.container_expiry else None
+    serving = AciServing(
+        "serving",
+        settings=settings,
+        container_group_name=naming.container_group(),
+        resource_group_name=ml.resource_group.name,
+        pin=pin,
+        engine_settings=read_engine_settings(settings.environment, repository_root),
+        wiring=wiring,
+        expires_at=expires_at,
+        depends_on=identities.engine_grants,
+    )
+    return {**not_served, "scoringUrl": serving.scoring_url, "servedModel": pin.model.describe()}
+
+
+def _serve_from_aks(
+    settings: Settings,
+    naming: Naming,
+    ml: MlWorkspace,
+    identities: WorkloadIdentities,
+    subscription_id: pulumi.Input[str],
+    repository_root: Path,
+) -> AksServing:
+    source = StackSource(settings.repository_url, settings.repository_revision, settings.environment)
+    return AksServing(
+        "serving",
+        settings=settings,
+        naming=naming,
+        resource_group_name=ml.resource_group.name,
+        subscription_id=subscription_id,
+        registry_id=ml.registry.id,
+        log_analytics_id=ml.log_analytics.id,
+        engine_identity=identities.engine,
+        argocd_objects=load_argocd_objects(source, repository_root),
+    )

@@ -1,0 +1,119 @@
+"""A stack's configuration as ``pulumi up`` would see it, read from the files without the Pulumi CLI.
+
+``pulumi up`` merges the ``config:`` defaults of ``Pulumi.yaml`` with ``environments/Pulumi.<stack>.yaml``
+and hands the program strings (lists and objects as JSON). Pulumi's mocks do not do that merge, so the
+offline plan and the tests use this module to build the same bag of values.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_FILE = "Pulumi.yaml"
+
+
+class StackConfigError(ValueError):
+    """The project or stack file is missing or not shaped as Pulumi expects."""
+
+
+@dataclass(frozen=True)
+class ConfigValue:
+    """One setting: its raw value as written, and whether the file holds it encrypted (``secure:``)."""
+
+    value: Any
+    secure: bool = False
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """The merged configuration of one stack, keyed ``<namespace>:<key>``."""
+
+    project: str
+    stack: str
+    values: Mapping[str, ConfigValue] = field(default_factory=dict)
+
+    def as_pulumi_strings(self) -> dict[str, str]:
+        """Values the way the Pulumi engine passes them to a program: strings, with JSON for structures."""
+        return {key: _to_config_string(item.value) for key, item in sorted(self.values.items())}
+
+    def secret_keys(self) -> list[str]:
+        return sorted(key for key, item in self.values.items() if item.secure)
+
+
+def project_file(root: Path = REPOSITORY_ROOT) -> dict[str, Any]:
+    path = root / PROJECT_FILE
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise StackConfigError(f"{path}: missing (the Pulumi project file)") from None
+    if not isinstance(document, dict) or not isinstance(document.get("name"), str):
+        raise StackConfigError(f"{path}: expected a mapping with a 'name'")
+    return document
+
+
+def stack_file_path(stack: str, root: Path = REPOSITORY_ROOT) -> Path:
+    config_dir = project_file(root).get("stackConfigDir") or "."
+    return root / config_dir / f"Pulumi.{stack}.yaml"
+
+
+def available_stacks(root: Path = REPOSITORY_ROOT) -> list[str]:
+    folder = stack_file_path("x", root).parent
+    return sorted(path.name[len("Pulumi.") : -len(".yaml")] for path in folder.glob("Pulumi.*.yaml"))
+
+
+def load_stack_config(stack: str, root: Path = REPOSITORY_ROOT) -> StackConfig:
+    """Merge the project defaults and the stack file, as the Pulumi engine does."""
+    project = project_file(root)
+    name = project["name"]
+    values: dict[str, ConfigValue] = {}
+    for key, declaration in (project.get("config") or {}).items():
+        default = _project_default(declaration)
+        if default is not _NO_DEFAULT:
+            values[_qualified(name, key)] = ConfigValue(default)
+    path = stack_file_path(stack, root)
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise StackConfigError(
+            f"{path}: missing; stacks with a file: {', '.join(available_stacks(root)) or 'none'}"
+        ) from None
+    stack_values = document.get("config") or {}
+    if not isinstance(stack_values, dict):
+        raise StackConfigError(f"{path}: 'config' must be a mapping of <project>:<key> to values")
+    for key, raw in stack_values.items():
+        secure = isinstance(raw, dict) and set(raw) == {"secure"}
+        values[_qualified(name, key)] = ConfigValue(raw["secure"] if secure else raw, secure=secure)
+    return StackConfig(project=name, stack=stack, values=values)
+
+
+_NO_DEFAULT = object()
+
+
+def _project_default(declaration: Any) -> Any:
+    """A project-level entry is either a bare value, ``{value: ...}`` or a typed declaration."""
+    if not isinstance(declaration, dict):
+        return declaration
+    if "value" in declaration:
+        return declaration["value"]
+    return declaration.get("default", _NO_DEFAULT)
+
+
+def _qualified(project: str, key: str) -> str:
+    return key if ":" in key else f"{project}:{key}"
+
+
+def _to_config_string(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        return str(value)
+    return json.dumps(value, sort_keys=True)
