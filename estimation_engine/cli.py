@@ -1,0 +1,86 @@
+"""``python -m estimation_engine``: serve, smoke-test a deployment, probe a local engine.
+
+Everything but the listening address comes from the environment (see settings.py), as in the overlays.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    return args.run(args)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m estimation_engine", description=__doc__)
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the HTTP service (settings from the environment)")
+    serve.add_argument("--host", help="address to bind (default ENGINE_HOST, else 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to bind (default ENGINE_PORT, else 8080)")
+    serve.set_defaults(run=_serve)
+
+    smoke = commands.add_parser(
+        "smoke", help="post-deploy smoke test of a running engine; non-zero on failure"
+    )
+    smoke.add_argument("--url", required=True, help="base URL of the engine, e.g. https://host:8080")
+    smoke.add_argument("--expect-name", help="model name it must serve (default MODEL_NAME)")
+    smoke.add_argument(
+        "--expect-version", type=int, help="model version it must serve (default MODEL_VERSION)"
+    )
+    smoke.add_argument(
+        "--wait", type=float, default=120.0, help="seconds to wait for readiness (default 120)"
+    )
+    smoke.add_argument("--min-price", type=float, default=1_000.0, help="lowest sane estimate (default 1000)")
+    smoke.add_argument(
+        "--max-price", type=float, default=100_000_000.0, help="highest sane estimate (default 1e8)"
+    )
+    smoke.set_defaults(run=_smoke)
+
+    probe = commands.add_parser("probe", help="exit 0 if the local engine is ready (container HEALTHCHECK)")
+    probe.add_argument("--path", default="/health/ready", help="route to probe (default /health/ready)")
+    probe.add_argument("--timeout", type=float, default=3.0)
+    probe.set_defaults(run=_probe)
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from estimation_engine.server import serve
+    from estimation_engine.settings import EngineSettings, SettingsError
+
+    try:
+        settings = EngineSettings.from_env()
+    except SettingsError as error:
+        print(f"estimation-engine: {error}", file=sys.stderr)
+        return 2
+    return serve(settings, host=args.host, port=args.port)
+
+
+def _smoke(args: argparse.Namespace) -> int:
+    from estimation_engine.smoke import SmokeTestError, expected_from_env, run_smoke
+
+    name, version = expected_from_env(args.expect_name, args.expect_version)
+    try:
+        for line in run_smoke(args.url, name, version, args.wait, (args.min_price, args.max_price)):
+            print(f"ok: {line}")
+    except SmokeTestError as failure:
+        print(f"smoke test FAILED: {failure}", file=sys.stderr)
+        return 1
+    print("smoke test passed")
+    return 0
+
+
+def _probe(args: argparse.Namespace) -> int:
+    import os
+    import urllib.request
+
+    port = os.environ.get("ENGINE_PORT", "8080")
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{args.path}", timeout=args.timeout) as answer:
+            return 0 if answer.status == 200 else 1
+    except OSError:
+        return 1

@@ -1,0 +1,140 @@
+"""The engine's lifecycle: loading, ready or failed, and what is served once ready.
+
+Loading runs on a background thread started with the server, so ``/health/live`` answers from the first
+second while ``/health/ready`` stays 503 (with the reason) until the pinned model is loaded, verified and
+warmed up. Request handlers read ``EngineState.serving`` once per request: a single reference swap, so a
+request sees either nothing or a complete model, never a half-initialised one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+
+from estimation_engine.metrics import EngineMetrics
+from estimation_engine.model_loading import LoadFailure, ModelLoadError, ServedModel, load_pinned_model
+from estimation_engine.scoring import Scorer
+from estimation_engine.settings import EngineSettings
+from estimation_engine.validation import BatchValidator, ValidatedBatch
+from training.artifact import ModelCard
+
+log = logging.getLogger(__name__)
+
+
+class Status(StrEnum):
+    LOADING = "loading"
+    READY = "ready"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Serving:
+    """Everything a request needs, swapped in as one object when the model is ready."""
+
+    served: ServedModel
+    validator: BatchValidator
+    scorer: Scorer
+
+
+class EngineState:
+    def __init__(
+        self,
+        settings: EngineSettings,
+        metrics: EngineMetrics,
+        on_failure: Callable[[ModelLoadError], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.on_failure = on_failure
+        self.status = Status.LOADING
+        self.failure: ModelLoadError | None = None
+        self.serving: Serving | None = None
+        self.started_at = time.monotonic()
+        self._thread: threading.Thread | None = None
+
+    def start_loading(self) -> None:
+        self._thread = threading.Thread(target=self._load, name="model-loader", daemon=True)
+        self._thread.start()
+
+    def wait_loaded(self, timeout: float) -> bool:
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self.status is not Status.LOADING
+
+    def close(self) -> None:
+        if self.serving is not None:
+            self.serving.scorer.close()
+
+    def _load(self) -> None:
+        log.info("loading model %s", self.settings.model_label, extra={"event": "model_loading"})
+        try:
+            served = load_pinned_model(self.settings)
+            serving = self._prepare(served)
+        except ModelLoadError as error:
+            self._fail(error)
+            return
+        except Exception as error:  # a bug or an unexpected library error: still a clear not-ready
+            log.exception("model load crashed")
+            self._fail(ModelLoadError(LoadFailure.INVALID_ARTIFACT, f"loading failed: {error!r}"))
+            return
+        self.serving = serving
+        self.status = Status.READY
+        self.metrics.ready.set(1)
+        self.metrics.load_seconds.set(served.load_seconds)
+        self.metrics.model_info.info(
+            {"name": served.name, "version": str(served.version or ""), "sha256": served.sha256}
+        )
+        log.info(
+            "ready: serving %s v%s (sha256 %s) from %s%s in %.2fs; %.2fs after start",
+            served.name,
+            served.version,
+            served.sha256,
+            served.origin,
+            " (local cache)" if served.from_cache else "",
+            served.load_seconds,
+            time.monotonic() - self.started_at,
+            extra={"event": "model_ready", "model_name": served.name, "model_version": served.version},
+        )
+
+    def _prepare(self, served: ServedModel) -> Serving:
+        validator = BatchValidator(served.model.card, self.settings.unknown_categories)
+        scorer = Scorer(served.model, max_rows_per_call=max(self.settings.max_batch_size, 1))
+        try:
+            scorer.estimate_now(warm_up_batch(served.model.card))  # first call pays lazy initialisation
+        except Exception as error:
+            scorer.close()
+            raise ModelLoadError(
+                LoadFailure.INVALID_ARTIFACT, f"{served.name} v{served.version} fails to estimate: {error!r}"
+            ) from error
+        return Serving(served, validator, scorer)
+
+    def _fail(self, error: ModelLoadError) -> None:
+        self.failure = error
+        self.status = Status.FAILED
+        self.metrics.load_failures.labels(error.reason.value).inc()
+        log.error(
+            "model not loaded (%s): %s; the engine is not ready and serves no model",
+            error.reason.value,
+            error,
+            extra={"event": "model_load_failed", "reason": error.reason.value},
+        )
+        if self.on_failure is not None:
+            self.on_failure(error)
+
+
+def warm_up_batch(card: ModelCard) -> ValidatedBatch:
+    """One synthetic property (every feature missing but the required ones) to warm the pipeline up."""
+    columns: dict[str, np.ndarray] = {}
+    for feature in card.features:
+        if feature.kind == "numeric":
+            columns[feature.name] = np.array([1.0 if feature.required else np.nan])
+        else:
+            value = feature.categories[0] if feature.required and feature.categories else np.nan
+            columns[feature.name] = np.array([value], dtype=object)
+    return ValidatedBatch(size=1, columns=columns, warnings=[[]])

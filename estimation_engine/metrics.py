@@ -1,0 +1,66 @@
+"""Prometheus metrics: what an on-call engineer graphs and alerts on.
+
+A registry per engine instance (not the process-global default), so tests can run several apps in one
+process. Label values are bounded: the route label is the route template, or ``unmatched`` for any path
+the app does not serve, so random URLs cannot grow the label set.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class EngineMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "engine_http_requests",
+            "HTTP requests answered, by route, method and status code.",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "engine_http_request_duration_seconds",
+            "Time from request start to the end of the response, by route, method and status code.",
+            ["route", "method", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.in_flight = Gauge(
+            "engine_http_requests_in_flight", "Requests being served.", registry=self.registry
+        )
+        self.predictions = Counter(
+            "engine_predictions",
+            "Properties estimated, by model name and version.",
+            ["model_name", "model_version"],
+            registry=self.registry,
+        )
+        self.batch_size = Histogram(
+            "engine_request_batch_size",
+            "Properties per estimate request.",
+            buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 10000),
+            registry=self.registry,
+        )
+        self.unknown_categories = Counter(
+            "engine_unknown_categories",
+            "Categorical values not seen in training, accepted with a warning, by feature.",
+            ["feature"],
+            registry=self.registry,
+        )
+        self.model_info = Info("engine_model", "The model this process serves.", registry=self.registry)
+        self.ready = Gauge(
+            "engine_ready", "1 once the pinned model is loaded and verified.", registry=self.registry
+        )
+        self.load_failures = Counter(
+            "engine_model_load_failures", "Failed model loads, by reason.", ["reason"], registry=self.registry
+        )
+        self.load_seconds = Gauge(
+            "engine_model_load_seconds", "Time spent loading and verifying the model.", registry=self.registry
+        )
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

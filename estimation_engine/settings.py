@@ -1,0 +1,144 @@
+"""The engine's settings: read once from environment variables, typed and validated before anything starts.
+
+Every setting has one environment variable (the names are the deployment contract shared with the gitops
+overlays and the Pulumi program). A bad value stops the process at start with one line per offending
+variable, instead of surfacing as a strange failure under load.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from training.local_state import state_dir
+from training.pins import PinError, parse_model_pin
+
+DEFAULT_PORT = 8080
+DEFAULT_MAX_BATCH_SIZE = 1000
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class LoadFailurePolicy(StrEnum):
+    """What the process does when the pinned model cannot be loaded."""
+
+    STAY_UNREADY = "stay-unready"  # keep answering /health/live, report the reason on /health/ready
+    EXIT = "exit"  # exit non-zero, so the orchestrator's restart policy and events show it
+
+
+class CacheTrust(StrEnum):
+    """Where the expected checksum of a cached artifact comes from when the engine starts."""
+
+    REGISTRY = "registry"  # ask the registry on every start (safe default; costs the MLflow import)
+    CACHE = "cache"  # trust the checksum recorded when the cached copy was downloaded and verified
+
+
+class UnknownCategoryPolicy(StrEnum):
+    """What happens to a categorical level the model did not see in training."""
+
+    WARN = "warn"  # accept it (the pipeline encodes it as unknown) and say so in the item's warnings
+    REJECT = "reject"  # refuse the request with a 422 naming the field
+
+
+class SettingsError(ValueError):
+    """The environment does not describe a runnable engine; the message names each variable."""
+
+
+class EngineSettings(BaseModel):
+    """Typed settings. Field aliases are the environment variable names."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="forbid")
+
+    model_name: str | None = Field(None, alias="MODEL_NAME")
+    model_version: int | None = Field(None, alias="MODEL_VERSION")
+    model_path: Path | None = Field(None, alias="MODEL_PATH")
+    model_sha256: str | None = Field(None, alias="MODEL_SHA256")
+    tracking_uri: str | None = Field(None, alias="MLFLOW_TRACKING_URI")
+    registry_uri: str | None = Field(None, alias="MLFLOW_REGISTRY_URI")
+    cache_dir: Path = Field(
+        default_factory=lambda: state_dir() / "engine-cache", alias="ENGINE_MODEL_CACHE_DIR"
+    )
+    cache_trust: CacheTrust = Field(CacheTrust.REGISTRY, alias="ENGINE_CACHE_TRUST")
+    host: str = Field("127.0.0.1", alias="ENGINE_HOST")
+    port: int = Field(DEFAULT_PORT, alias="ENGINE_PORT", ge=1, le=65535)
+    max_batch_size: int = Field(DEFAULT_MAX_BATCH_SIZE, alias="ENGINE_MAX_BATCH_SIZE", ge=1, le=100_000)
+    max_body_bytes: int = Field(32 * 1024 * 1024, alias="ENGINE_MAX_BODY_BYTES", ge=1024)
+    max_concurrency: int = Field(512, alias="ENGINE_MAX_CONCURRENCY", ge=1)
+    on_load_failure: LoadFailurePolicy = Field(LoadFailurePolicy.STAY_UNREADY, alias="ENGINE_ON_LOAD_FAILURE")
+    unknown_categories: UnknownCategoryPolicy = Field(
+        UnknownCategoryPolicy.WARN, alias="ENGINE_UNKNOWN_CATEGORIES"
+    )
+    log_level: str = Field("INFO", alias="ENGINE_LOG_LEVEL")
+    shutdown_grace_seconds: int = Field(20, alias="ENGINE_SHUTDOWN_GRACE_SECONDS", ge=0, le=3600)
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+    @field_validator("model_sha256")
+    @classmethod
+    def _hex_digest(cls, value: str | None) -> str | None:
+        if value is not None and not _SHA256.match(value):
+            raise ValueError("must be 64 lowercase hex digits (the artifact's sha256)")
+        return value
+
+    @property
+    def model_label(self) -> str:
+        """How logs name the model this process is meant to serve."""
+        if self.model_path is not None:
+            return f"folder {self.model_path}"
+        return (
+            f"{self.model_name} v{self.model_version}"
+            if self.model_version
+            else f"{self.model_name} (no version)"
+        )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> EngineSettings:
+        """Read and validate the settings; SettingsError lists every offending variable at once."""
+        environ = os.environ if environ is None else environ
+        aliases = {field.alias for field in cls.model_fields.values()}
+        # An empty variable means "not set" (an overlay may carry `MODEL_VERSION=` for "no model yet").
+        raw = {key: value.strip() for key, value in environ.items() if key in aliases and value.strip()}
+        problems = _pin_problems(raw)
+        settings = None
+        try:
+            settings = cls.model_validate(raw)
+        except ValidationError as error:
+            pin_reported = {"MODEL_NAME", "MODEL_VERSION"} if problems else set()
+            problems += [_describe(p, raw) for p in error.errors() if _variable(p) not in pin_reported]
+        if problems or settings is None:
+            raise SettingsError("invalid engine settings:\n  " + "\n  ".join(problems))
+        return settings
+
+
+def _pin_problems(raw: Mapping[str, str]) -> list[str]:
+    """The pin follows the same rules as the pin file, checked by the one parser of pins."""
+    if "MODEL_PATH" in raw:
+        return []
+    if "MODEL_NAME" not in raw:
+        return ["MODEL_NAME: not set (set MODEL_NAME and MODEL_VERSION, or MODEL_PATH to a model folder)"]
+    text = f"MODEL_NAME={raw['MODEL_NAME']}\nMODEL_VERSION={raw.get('MODEL_VERSION', '')}\n"
+    try:
+        parse_model_pin(text, "environment")
+    except PinError as error:
+        return [str(error)]
+    return []
+
+
+def _variable(problem: Mapping) -> str:
+    return str(problem["loc"][0]) if problem.get("loc") else "settings"
+
+
+def _describe(problem: Mapping, raw: Mapping[str, str]) -> str:
+    variable = _variable(problem)
+    shown = f"={raw[variable]!r}" if variable in raw else ""
+    return f"{variable}{shown}: {problem['msg']}"
