@@ -41,6 +41,7 @@ class PlannedResource:
     parent: str | None
     inputs: Mapping[str, Any]
     urn: str
+    dependencies: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {"type": self.type, "name": self.name, "parent": self.parent, "inputs": self.inputs}
@@ -52,6 +53,12 @@ class Plan:
     resources: list[PlannedResource]
     outputs: Mapping[str, Any]
     warnings: list[str] = field(default_factory=list)
+
+    def named(self, name: str) -> PlannedResource:
+        for resource in self.resources:
+            if resource.name == name:
+                return resource
+        raise LookupError(f"no resource named {name!r} in the {self.stack} plan")
 
     def of_type(self, type_token: str) -> list[PlannedResource]:
         return [resource for resource in self.resources if resource.type == type_token]
@@ -70,18 +77,37 @@ class Plan:
         }
 
 
+@dataclass(frozen=True)
+class _Registration:
+    urn: str
+    type: str
+    name: str
+    parent: str
+    inputs: dict[str, Any]
+    dependencies: tuple[str, ...]
+
+
 class _RecordingMonitor(MockMonitor):
     """The mock monitor, also keeping every registration with its parent (which the mocks never see)."""
 
     def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
         super().__init__(mocks)
-        self.registrations: list[tuple[str, str, str, str, dict[str, Any]]] = []
+        self.registrations: list[_Registration] = []
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - the gRPC method name
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
             inputs = rpc.deserialize_properties(request.object)
-            self.registrations.append((response.urn, request.type, request.name, request.parent, inputs))
+            self.registrations.append(
+                _Registration(
+                    response.urn,
+                    request.type,
+                    request.name,
+                    request.parent,
+                    inputs,
+                    tuple(request.dependencies),
+                )
+            )
         return response
 
 
@@ -158,22 +184,23 @@ def _run(config: StackConfig, settings: Settings, clock: Clock, repository_root:
     )
 
 
-def _resources(registrations: list[tuple[str, str, str, str, dict[str, Any]]]) -> list[PlannedResource]:
-    names = {urn: name for urn, _type, name, _parent, _inputs in registrations}
+def _resources(registrations: list[_Registration]) -> list[PlannedResource]:
+    names = {registration.urn: registration.name for registration in registrations}
     repeated = sorted({name for name in names.values() if list(names.values()).count(name) > 1})
     if repeated:
         # The plan names parents by logical name, so logical names must be unique in the program.
         raise ValueError(f"logical resource names used more than once: {', '.join(repeated)}")
     planned = [
         PlannedResource(
-            type=type_,
-            name=name,
-            parent=names.get(parent) if parent else None,
-            inputs=_plain(inputs),
-            urn=urn,
+            type=item.type,
+            name=item.name,
+            parent=names.get(item.parent) if item.parent else None,
+            inputs=_plain(item.inputs),
+            urn=item.urn,
+            dependencies=tuple(sorted(names[urn] for urn in item.dependencies if urn in names)),
         )
-        for urn, type_, name, parent, inputs in registrations
-        if not (type_.startswith("pulumi:providers:") and name.startswith("default"))
+        for item in registrations
+        if not (item.type.startswith("pulumi:providers:") and item.name.startswith("default"))
     ]
     parents = {resource.name: resource.parent for resource in planned}
 
@@ -198,6 +225,8 @@ def _plain(value: Any) -> Any:
         return [_plain(item) for item in value]
     if isinstance(value, pulumi.Resource):
         return f"<resource {type(value).__name__}>"
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # the wire carries every number as a double
     if isinstance(value, bool) or value is None or isinstance(value, (int, float)):
         return value
     return str(value.value) if hasattr(value, "value") and isinstance(value.value, str) else str(value)

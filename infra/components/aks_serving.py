@@ -120,10 +120,10 @@ class AksServing(pulumi.ComponentResource):
             chart_version=settings.argocd_chart_version,
             kubeconfig=self.kubeconfig,
             argocd_objects=argocd_objects,
-            # Argo CD schedules onto the engine pool too; the registry pull must work before it syncs.
-            opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[self.engine_pool, self.kubelet_registry_pull, self.engine_federation]
-            ),
+            # Once Argo CD runs it syncs the engine at once: nodes for it, the image pull and the
+            # workload identity federation must be in place by then.
+            depends_on=[self.engine_pool, self.kubelet_registry_pull, self.engine_federation],
+            opts=pulumi.ResourceOptions(parent=self),
         )
         self.scoring_url = scoring_url(settings)
         self.register_outputs({"clusterName": self.cluster.name, "scoringUrl": self.scoring_url})

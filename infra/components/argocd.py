@@ -42,6 +42,7 @@ class ArgoCd(pulumi.ComponentResource):
         chart_version: str,
         kubeconfig: pulumi.Input[str],
         argocd_objects: list[dict[str, Any]],
+        depends_on: list[pulumi.Resource],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(COMPONENT_TYPE, name, None, opts)
@@ -67,7 +68,7 @@ class ArgoCd(pulumi.ComponentResource):
                 timeout=900,
                 values=CHART_VALUES,
             ),
-            opts=on_cluster,
+            opts=pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=depends_on)),
         )
         self.objects = [
             k8s.apiextensions.CustomResource(

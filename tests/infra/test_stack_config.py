@@ -1,0 +1,53 @@
+"""The stack config is what `pulumi up` would pass: Pulumi.yaml defaults merged under the stack file."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from infra.stack_config import REPOSITORY_ROOT, StackConfigError, load_stack_config
+
+
+def test_defaults_apply_and_the_stack_file_wins():
+    values = load_stack_config("dev").as_pulumi_strings()
+    assert values["property-price-platform:location"] == "westeurope"  # default only
+    assert values["property-price-platform:computeMaxNodes"] == "1"  # stack overrides default 2
+    assert values["property-price-platform:containerExpiry"] == "true"
+    assert json.loads(values["property-price-platform:tags"]) == ["cost-center=ml-dev"]
+
+
+def test_every_project_setting_is_typed_and_described():
+    project = yaml.safe_load((REPOSITORY_ROOT / "Pulumi.yaml").read_text())
+    assert project["main"] == "infra/"
+    assert project["stackConfigDir"] == "environments"
+    assert project["runtime"]["options"] == {"toolchain": "pip", "virtualenv": ".venv"}
+    for key, declaration in project["config"].items():
+        assert declaration.get("type") in ("string", "integer", "boolean", "array"), key
+        assert declaration.get("description"), key
+
+
+def test_stack_files_only_hold_project_settings_that_exist():
+    project = yaml.safe_load((REPOSITORY_ROOT / "Pulumi.yaml").read_text())
+    for path in sorted((REPOSITORY_ROOT / "environments").glob("Pulumi.*.yaml")):
+        for key in yaml.safe_load(path.read_text())["config"]:
+            namespace, _, name = key.partition(":")
+            assert namespace == "property-price-platform", (path.name, key)
+            assert name in project["config"], (path.name, key)
+
+
+def test_secure_values_are_kept_apart(tmp_path):
+    (tmp_path / "Pulumi.yaml").write_text(
+        "name: demo\nruntime: python\nconfig:\n  token:\n    type: string\n"
+    )
+    (tmp_path / "Pulumi.s.yaml").write_text("config:\n  demo:token:\n    secure: v1:abc\n")
+    config = load_stack_config("s", tmp_path)
+    assert config.secret_keys() == ["demo:token"]
+
+
+def test_an_unknown_stack_names_the_missing_file_and_the_known_ones():
+    with pytest.raises(
+        StackConfigError, match=r"Pulumi.staging.yaml: missing; stacks with a file: dev, prod, qa"
+    ):
+        load_stack_config("staging")
