@@ -103,21 +103,22 @@ class BatchValidator:
         if not items:
             problems.add(location, "empty batch: send at least one property")
             problems.raise_if_any()
-        if not self._check_shapes(items, location, problems):
-            items = [item if type(item) is dict else {} for item in items]  # still check the others' fields
+        not_objects = self._check_shapes(items, location, problems)
+        if not_objects:  # still check the other items' fields, but report nothing more about these
+            items = [item if type(item) is dict else {} for item in items]
         batch = ValidatedBatch(size=len(items), columns={}, warnings=[[] for _ in items])
         for feature in self.features:
-            batch.columns[feature.name] = self._column(feature, items, location, problems, batch)
+            batch.columns[feature.name] = self._column(feature, items, location, problems, batch, not_objects)
         problems.raise_if_any()
         return batch
 
-    def _check_shapes(self, items: list, location: str, problems: _Problems) -> bool:
-        """Report items that are not objects and keys that are not features; False if any item is no object."""
+    def _check_shapes(self, items: list, location: str, problems: _Problems) -> frozenset[int]:
+        """Report items that are not objects and keys that are not features; returns the non-objects."""
         names = self.names
-        all_objects = True
+        not_objects = set()
         for index, item in enumerate(items):
             if type(item) is not dict:
-                all_objects = False
+                not_objects.add(index)
                 problems.add(
                     f"{location}[{index}]",
                     f"expected an object mapping feature names to values, got {_json_type(item)}",
@@ -125,17 +126,23 @@ class BatchValidator:
             elif not names.issuperset(item):
                 for key in sorted(set(item) - names):
                     problems.add(f"{location}[{index}].{key}", "unknown feature: this model does not take it")
-        return all_objects
+        return frozenset(not_objects)
 
     def _column(
-        self, feature: Feature, items: list, location: str, problems: _Problems, batch: ValidatedBatch
+        self,
+        feature: Feature,
+        items: list,
+        location: str,
+        problems: _Problems,
+        batch: ValidatedBatch,
+        not_objects: frozenset[int],
     ) -> np.ndarray:
         name = feature.name
         values = [item.get(name) for item in items]
         census = set(map(type, values))
         if feature.required and _NONE in census:
             for index, value in enumerate(values):
-                if value is None:
+                if value is None and index not in not_objects:
                     problems.add(f"{location}[{index}].{name}", "required feature is missing")
         if feature.kind == "numeric":
             return self._numeric(name, values, census, location, problems)
