@@ -20,7 +20,14 @@ from pathlib import Path
 import numpy as np
 
 from training import tracking
-from training.artifact import Estimates, PriceModel, load_model_artifact, model_frame, save_model_artifact
+from training.artifact import (
+    Estimates,
+    ModelCard,
+    PriceModel,
+    load_model_artifact,
+    model_frame,
+    save_model_artifact,
+)
 from training.config import TrainingConfig
 from training.dataset import Dataset, load_dataset
 from training.evaluation import coverage_by_price_band, metrics, save_plots
@@ -46,6 +53,7 @@ from training.registry import (
 from training.train import Split, fit, split_rows, with_metrics
 
 Report = Callable[[str], None]
+DECISION_FILE = "decision.json"
 _MLFLOW_TAG_LIMIT = 5000
 
 
@@ -125,6 +133,116 @@ def estimate_rows(model: PriceModel, dataset: Dataset, rows: np.ndarray) -> Esti
     return model.estimate(model_frame(dataset.features.iloc[rows], model.card.features))
 
 
+@dataclass(frozen=True)
+class Evaluation:
+    """The gate's verdict with the numbers it was given: both models on the same test split."""
+
+    verdict: Verdict
+    challenger_metrics: dict[str, float]
+    champion_metrics: dict[str, float] | None
+
+
+# The steps. run() chains them in one process; the Azure ML components (training/azureml/step.py) run
+# each in its own job and pass what lies between them as files. Neither has a copy of what they do.
+
+
+def prepare(config: TrainingConfig) -> Dataset:
+    """Step 1: read, validate and fingerprint the configured data (nothing is recorded before this)."""
+    return load_dataset(config)
+
+
+def train(
+    config: TrainingConfig, dataset: Dataset, split: Split, code_version: str, run_id: str | None
+) -> PriceModel:
+    """Step 2: fit the challenger and write its test-split metrics and run id into its card."""
+    challenger = fit(config, dataset, split, code_version)
+    return with_metrics(challenger, score(challenger, dataset, split.test), run_id)
+
+
+def evaluate(
+    config: TrainingConfig, dataset: Dataset, split: Split, challenger_metrics: dict[str, float],
+    champion: Champion, force: bool = False,
+) -> Evaluation:  # fmt: skip
+    """Step 3: score the champion on the challenger's test split and let the gate decide."""
+    champion_metrics = score(champion.model, dataset, split.test) if champion.model else None
+    verdict = decide(config.gate, challenger_metrics, champion_metrics, champion.pin.version, force)
+    return Evaluation(verdict, dict(challenger_metrics), champion_metrics)
+
+
+def record_training(
+    config: TrainingConfig, env: str, dataset: Dataset, split: Split, model: PriceModel, plots_folder: Path
+) -> tuple[Path, ...]:
+    """Log the run's params, test metrics, plots and coverage by price band to the active MLflow run."""
+    tracking.log_params({"env": env, "config": config.model_dump(mode="json")})
+    tracking.log_metrics(model.card.metrics, prefix="test_")
+    test = dataset.target.to_numpy()[split.test]
+    estimates = estimate_rows(model, dataset, split.test)
+    plots = tuple(save_plots(test, estimates, config.intervals.coverage, plots_folder))
+    tracking.log_folder(plots_folder, "plots")
+    tracking.log_json({"bands": coverage_by_price_band(test, estimates)}, "coverage_by_price_band.json")
+    return plots
+
+
+def record_evaluation(evaluation: Evaluation) -> None:
+    """Log the champion's metrics and the verdict, so a "no improvement" can be audited later."""
+    if evaluation.champion_metrics:
+        tracking.log_metrics(evaluation.champion_metrics, prefix="champion_test_")
+    tracking.log_json(evaluation.verdict.as_dict(), "gate_verdict.json")
+
+
+def save_artifact(model: PriceModel, dataset: Dataset, folder: Path) -> str:
+    """Write the model artifact folder and return its sha256 (what the registry records)."""
+    return save_model_artifact(folder, model.pipeline, model.card, dataset.features, _pip_requirements())
+
+
+def log_artifact(folder: Path) -> None:
+    """Attach a saved artifact folder to the active run, where registration points at it."""
+    tracking.log_folder(folder, tracking.MODEL_ARTIFACT_PATH)
+
+
+def register(
+    config: TrainingConfig, card: ModelCard, sha256: str, tracked: tracking.TrackedRun, code_version: str,
+    registry: ModelRegistry,
+) -> RegisteredVersion:  # fmt: skip
+    """Step 4 (only when the verdict says so): a registry version for the run's logged artifact.
+
+    Idempotent: the registry returns the existing version for the same run id or lineage key.
+    """
+    config_text = config.as_yaml()
+    tags = {
+        TAG_SHA256: sha256,
+        TAG_LINEAGE: card.lineage_key,
+        TAG_METRICS: json.dumps(dict(card.metrics), sort_keys=True),
+        TAG_FINGERPRINT: card.data_fingerprint,
+        TAG_CONFIG: config_text if len(config_text) < _MLFLOW_TAG_LIMIT else f"sha256:{config.digest()}",
+        TAG_GIT_COMMIT: code_version,
+        TAG_SIGNATURE: ",".join(f"{f.name}:{f.kind}{'*' if f.required else ''}" for f in card.features),
+    }
+    return registry.register(config.model_name, tracked.run_id, tracked.model_uri, tags)
+
+
+def bump(
+    env: str, version: RegisteredVersion, evaluation: Evaluation, champion_pin: ModelPin,
+    champion_pin_text: str, services: Services, run_link: str,
+) -> PinChangeResult:  # fmt: skip
+    """Step 5: open (or update) the pull request pinning ``version`` in ``env``.
+
+    The change is computed against the pin the gate compared with; if it moved since, it is refused.
+    """
+    from training.bump import bump_change
+
+    change = bump_change(
+        env, version, evaluation.verdict, evaluation.challenger_metrics, evaluation.champion_metrics,
+        champion_pin, champion_pin_text, run_link,
+    )  # fmt: skip
+    return propose(change, services.remote, services.provider, services.preview)
+
+
+def run_link(tracking_uri: str, experiment_id: str) -> str:
+    """Where a person finds the training run, for the bump PR's body."""
+    return f"MLflow {tracking_uri}, experiment {experiment_id}"
+
+
 def run(
     config: TrainingConfig,
     env: str,
@@ -135,7 +253,7 @@ def run(
     """Train, gate against ``env``'s champion, and register and bump when the challenger wins."""
     progress = progress or Progress()
     with progress.step("prepare data"):
-        dataset = load_dataset(config)
+        dataset = prepare(config)
         progress.report(
             f"   {len(dataset)} rows from {dataset.source}, fingerprint {dataset.fingerprint[:12]}"
         )
@@ -151,117 +269,63 @@ def run(
         {"env": env, "git_commit": code_version},
     ) as tracked:
         with progress.step("train"):
-            challenger = fit(config, dataset, split, code_version)
+            challenger = train(config, dataset, split, code_version, tracked.run_id)
         with progress.step("evaluate on the test split"):
-            challenger_metrics = score(challenger, dataset, split.test)
-            champion_metrics = score(champion.model, dataset, split.test) if champion.model else None
-            verdict = decide(config.gate, challenger_metrics, champion_metrics, champion.pin.version, force)
-            challenger = with_metrics(challenger, challenger_metrics, tracked.run_id)
-        progress.report(f"   verdict: {verdict.reason}")
-        outputs = _record(config, env, dataset, split, challenger, verdict, champion_metrics, tracked)
-    registered = bump = None
-    if verdict.register:
+            evaluation = evaluate(config, dataset, split, dict(challenger.card.metrics), champion, force)
+        progress.report(f"   verdict: {evaluation.verdict.reason}")
+        folder = runs_dir() / tracked.run_id
+        plots = record_training(config, env, dataset, split, challenger, folder / "plots")
+        record_evaluation(evaluation)
+        sha256 = None
+        if evaluation.verdict.register:
+            with tempfile.TemporaryDirectory(prefix="artifact-") as staging:
+                sha256 = save_artifact(challenger, dataset, Path(staging) / "model")
+                log_artifact(Path(staging) / "model")
+    registered = bumped = None
+    if evaluation.verdict.register and sha256 is not None:
         with progress.step("register"):
-            registered = _register(
-                config, dataset, challenger, outputs["sha256"], tracked, code_version, services
-            )
+            registered = register(config, challenger.card, sha256, tracked, code_version, services.registry)
             progress.report(f"   registered {registered.name} v{registered.version}")
         with progress.step(f"open the bump pull request for {env}"):
-            bump = _bump(
-                env, registered, verdict, challenger_metrics, champion_metrics, champion, services, tracked
-            )
-    decision = _write_decision(outputs["folder"], config, env, dataset, verdict, challenger_metrics,
-                               champion_metrics, registered, bump, tracked)  # fmt: skip
+            link = run_link(services.registry.tracking_uri, tracked.experiment_id)
+            bumped = bump(env, registered, evaluation, champion.pin, champion.pin_text, services, link)
+    record = decision_record(config, env, dataset.fingerprint, evaluation, tracked.run_id, registered, bumped)
     return RunOutcome(
         tracked.run_id,
-        verdict,
-        challenger_metrics,
-        champion_metrics,
+        evaluation.verdict,
+        evaluation.challenger_metrics,
+        evaluation.champion_metrics,
         registered,
-        bump,
-        decision,
-        outputs["plots"],
+        bumped,
+        write_decision(folder, record),
+        plots,
     )
 
 
-def _record(
-    config: TrainingConfig, env: str, dataset: Dataset, split: Split, model: PriceModel, verdict: Verdict,
-    champion_metrics: dict[str, float] | None, tracked: tracking.TrackedRun,
+def decision_record(
+    config: TrainingConfig, env: str, data_fingerprint: str, evaluation: Evaluation, run_id: str,
+    registered: RegisteredVersion | None = None, bumped: PinChangeResult | None = None,
 ) -> dict:  # fmt: skip
-    """Log params, metrics, plots and (if it will be registered) the model artifact to the run."""
-    folder = runs_dir() / tracked.run_id
-    tracking.log_params({"env": env, "config": config.model_dump(mode="json")})
-    tracking.log_metrics(model.card.metrics, prefix="test_")
-    if champion_metrics:
-        tracking.log_metrics(champion_metrics, prefix="champion_test_")
-    test = dataset.target.to_numpy()[split.test]
-    estimates = estimate_rows(model, dataset, split.test)
-    plots = tuple(save_plots(test, estimates, config.intervals.coverage, folder / "plots"))
-    tracking.log_folder(folder / "plots", "plots")
-    tracking.log_json({"bands": coverage_by_price_band(test, estimates)}, "coverage_by_price_band.json")
-    tracking.log_json(verdict.as_dict(), "gate_verdict.json")
-    sha256 = None
-    if verdict.register:
-        with tempfile.TemporaryDirectory(prefix="artifact-") as staging:
-            artifact = Path(staging) / "model"
-            requirements = _pip_requirements()
-            sha256 = save_model_artifact(artifact, model.pipeline, model.card, dataset.features, requirements)
-            tracking.log_folder(artifact, tracking.MODEL_ARTIFACT_PATH)
-    return {"folder": folder, "plots": plots, "sha256": sha256}
-
-
-def _register(
-    config: TrainingConfig, dataset: Dataset, model: PriceModel, sha256: str, tracked: tracking.TrackedRun,
-    code_version: str, services: Services,
-) -> RegisteredVersion:  # fmt: skip
-    config_text = config.as_yaml()
-    tags = {
-        TAG_SHA256: sha256,
-        TAG_LINEAGE: model.card.lineage_key,
-        TAG_METRICS: json.dumps(model.card.metrics, sort_keys=True),
-        TAG_FINGERPRINT: dataset.fingerprint,
-        TAG_CONFIG: config_text if len(config_text) < _MLFLOW_TAG_LIMIT else f"sha256:{config.digest()}",
-        TAG_GIT_COMMIT: code_version,
-        TAG_SIGNATURE: ",".join(f"{f.name}:{f.kind}{'*' if f.required else ''}" for f in dataset.schema),
-    }
-    return services.registry.register(config.model_name, tracked.run_id, tracked.model_uri, tags)
-
-
-def _bump(
-    env: str, version: RegisteredVersion, verdict: Verdict, challenger: dict[str, float],
-    champion_metrics: dict[str, float] | None, champion: Champion, services: Services,
-    tracked: tracking.TrackedRun,
-) -> PinChangeResult:  # fmt: skip
-    from training.bump import bump_change
-
-    link = f"MLflow {services.registry.tracking_uri}, experiment {tracked.experiment_id}"
-    change = bump_change(
-        env, version, verdict, challenger, champion_metrics, champion.pin, champion.pin_text, link
-    )
-    return propose(change, services.remote, services.provider, services.preview)
-
-
-def _write_decision(
-    folder: Path, config: TrainingConfig, env: str, dataset: Dataset, verdict: Verdict,
-    challenger: dict[str, float], champion: dict[str, float] | None, registered: RegisteredVersion | None,
-    bump: PinChangeResult | None, tracked: tracking.TrackedRun,
-) -> Path:  # fmt: skip
-    """The decision record: why this run did or did not change anything, as JSON beside its plots."""
-    record = {
+    """The decision record: why this run did or did not change anything."""
+    return {
         "time": datetime.now(UTC).isoformat(timespec="seconds"),
-        "run_id": tracked.run_id,
+        "run_id": run_id,
         "env": env,
         "model_name": config.model_name,
-        "data_fingerprint": dataset.fingerprint,
+        "data_fingerprint": data_fingerprint,
         "gate": config.gate.model_dump(),
-        "verdict": verdict.as_dict(),
-        "challenger_metrics": challenger,
-        "champion_metrics": champion,
+        "verdict": evaluation.verdict.as_dict(),
+        "challenger_metrics": evaluation.challenger_metrics,
+        "champion_metrics": evaluation.champion_metrics,
         "registered_version": registered.version if registered else None,
-        "pull_request": _pr_summary(bump),
+        "pull_request": _pr_summary(bumped),
     }
+
+
+def write_decision(folder: Path, record: dict) -> Path:
+    """Write the decision record as ``decision.json`` in ``folder`` (beside the run's plots)."""
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "decision.json"
+    path = folder / DECISION_FILE
     path.write_text(json.dumps(record, indent=2))
     return path
 
