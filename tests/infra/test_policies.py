@@ -1,0 +1,177 @@
+"""Policy rules: each passes on a compliant resource and fails on a broken one; every stack's plan passes."""
+
+from __future__ import annotations
+
+import copy
+import runpy
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from infra.policies.rules import RULES, check_resource, plain_secrets_in_config
+from infra.stack_config import load_stack_config
+from training.pins import ENVIRONMENTS
+
+TAGS = {"environment": "prod", "project": "p", "owner": "o", "managed-by": "pulumi"}
+
+# rule name -> (type token, compliant inputs, a change that breaks it)
+CASES = {
+    "storage-secure-transport": (
+        "azure-native:storage:StorageAccount",
+        {"minimumTlsVersion": "TLS1_2", "enableHttpsTrafficOnly": True, "allowBlobPublicAccess": False},
+        {"minimumTlsVersion": "TLS1_0"},
+    ),
+    "key-vault-rbac-soft-delete": (
+        "azure-native:keyvault:Vault",
+        {
+            "properties": {
+                "enableRbacAuthorization": True,
+                "enableSoftDelete": True,
+                "enablePurgeProtection": True,
+            }
+        },
+        {
+            "properties": {"enableRbacAuthorization": True, "enableSoftDelete": True}
+        },  # prod without purge protection
+    ),
+    "registry-admin-user-off": (
+        "azure-native:containerregistry:Registry",
+        {"adminUserEnabled": False},
+        {"adminUserEnabled": True},
+    ),
+    "workspace-not-v1-legacy": (
+        "azure-native:machinelearningservices:Workspace",
+        {"v1LegacyMode": False},
+        {"v1LegacyMode": True},
+    ),
+    "compute-locked-down": (
+        "azure-native:machinelearningservices:Compute",
+        {
+            "properties": {
+                "computeType": "AmlCompute",
+                "disableLocalAuth": True,
+                "properties": {
+                    "scaleSettings": {"minNodeCount": 0},
+                    "remoteLoginPortPublicAccess": "Disabled",
+                },
+            }
+        },
+        {
+            "properties": {
+                "computeType": "AmlCompute",
+                "disableLocalAuth": True,
+                "properties": {
+                    "scaleSettings": {"minNodeCount": 1},
+                    "remoteLoginPortPublicAccess": "Enabled",
+                },
+            }
+        },
+    ),
+    "aks-identity-and-rbac": (
+        "azure-native:containerservice:ManagedCluster",
+        {
+            "oidcIssuerProfile": {"enabled": True},
+            "securityProfile": {"workloadIdentity": {"enabled": True}},
+            "aadProfile": {"enableAzureRBAC": True},
+            "disableLocalAccounts": True,
+        },
+        {"disableLocalAccounts": False},
+    ),
+    "aci-outside-prod-only": (
+        "azure-native:containerinstance:ContainerGroup",
+        {"tags": {**TAGS, "environment": "qa"}},
+        {"tags": TAGS},
+    ),
+    "tagged": ("azure-native:resources:ResourceGroup", {}, {"tags": {"environment": "prod"}}),
+    "role-assignment-principal-type": (
+        "azure-native:authorization:RoleAssignment",
+        {"principalType": "ServicePrincipal"},
+        {"principalType": None},
+    ),
+    "no-plain-secrets-in-containers": (
+        "azure-native:containerinstance:ContainerGroup",
+        {"containers": [{"environmentVariables": [{"name": "API_KEY", "secureValue": "[secret]"}]}]},
+        {"containers": [{"environmentVariables": [{"name": "API_KEY", "value": "hunter2"}]}]},
+    ),
+}
+
+
+def test_every_rule_has_a_case():
+    assert set(CASES) == {rule.name for rule in RULES}
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda rule: rule.name)
+def test_rule_passes_a_compliant_resource_and_fails_a_broken_one(rule):
+    type_token, good, breaking = CASES[rule.name]
+    compliant = {"tags": TAGS, **copy.deepcopy(good)}
+    assert rule.violations(type_token, compliant) == []
+    broken = {**compliant, **copy.deepcopy(breaking)}
+    messages = rule.violations(type_token, broken)
+    assert messages and all(isinstance(message, str) and message for message in messages)
+
+
+def test_rules_only_look_at_their_resource_types():
+    assert (
+        check_resource("azure-native:storage:StorageAccount", {"tags": TAGS, "adminUserEnabled": True}) != {}
+    )
+    assert "registry-admin-user-off" not in check_resource(
+        "azure-native:storage:StorageAccount", {"adminUserEnabled": True}
+    )
+
+
+def test_untaggable_and_non_azure_resources_need_no_tags():
+    assert check_resource("azure-native:monitor:DiagnosticSetting", {}) == {}
+    assert check_resource("kubernetes:helm.sh/v3:Release", {}) == {}
+
+
+@pytest.mark.parametrize("stack", ENVIRONMENTS)
+def test_every_resource_of_every_stack_passes_every_rule(pinned_plans, repo_plans, stack):
+    for plan in (pinned_plans[stack], repo_plans[stack]):
+        violations = {
+            resource.name: found
+            for resource in plan.resources
+            if (found := check_resource(resource.type, resource.inputs))
+        }
+        assert violations == {}
+
+
+def test_plain_secrets_in_config_are_refused_and_encrypted_ones_accepted():
+    values = {"p:databasePassword": "hunter2", "p:location": "westeurope", "p:apiToken": "v1:abc"}
+    messages = plain_secrets_in_config(values, ["p:apiToken"], "Pulumi.dev.yaml")
+    assert messages == [
+        "Pulumi.dev.yaml: p:databasePassword looks like a secret but is stored in plain text; "
+        "use `pulumi config set --secret`"
+    ]
+
+
+@pytest.mark.parametrize("stack", ENVIRONMENTS)
+def test_no_stack_keeps_a_secret_in_plain_config(stack):
+    config = load_stack_config(stack)
+    values = {key: item.value for key, item in config.values.items()}
+    assert plain_secrets_in_config(values, config.secret_keys(), stack) == []
+
+
+def test_the_crossguard_pack_runs_the_same_rules(monkeypatch):
+    import pulumi_policy
+
+    packs = []
+    monkeypatch.setattr(pulumi_policy, "PolicyPack", lambda **kwargs: packs.append(kwargs))
+    runpy.run_path(str(Path(__file__).resolve().parents[2] / "infra/policies/__main__.py"))
+    (pack,) = packs
+    assert pack["enforcement_level"] == pulumi_policy.EnforcementLevel.MANDATORY
+    policies = {policy.name: policy for policy in pack["policies"]}
+    assert set(policies) == {rule.name for rule in RULES} | {"no-plain-secrets-in-config"}
+    reported = []
+    args = SimpleNamespace(
+        resource_type="azure-native:containerregistry:Registry",
+        props={"adminUserEnabled": True, "tags": TAGS},
+        urn="urn:x",
+    )
+    policies["registry-admin-user-off"].validate(args, lambda message, urn=None: reported.append(message))
+    assert reported and "adminUserEnabled" in reported[0]
+    reported.clear()
+    policies["no-plain-secrets-in-config"].validate(
+        SimpleNamespace(), lambda message, urn=None: reported.append(message)
+    )
+    assert reported == []
