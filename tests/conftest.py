@@ -86,16 +86,30 @@ class Workspace:
             )
             checkout.push("main", expected_remote=previous)
 
+    def register_version(self, metrics: dict[str, float] | None = None) -> int:
+        """A registry version without training (for tests of pin changes, which read only its record)."""
+        import json
+
+        client = self.registry.client
+        experiment = client.get_experiment_by_name("stubs") or client.get_experiment(
+            client.create_experiment("stubs")
+        )
+        run = client.create_run(experiment.experiment_id)
+        tags = {"artifact_sha256": "0" * 64, "metrics": json.dumps(metrics or {"rmse_log": 0.12}),
+                "lineage_key": run.info.run_id}  # fmt: skip
+        return self.registry.register(
+            MODEL_NAME, run.info.run_id, f"{run.info.artifact_uri}/model", tags
+        ).version
+
     def remote_log(self) -> list[str]:
         return git(["log", "--all", "--format=%H %s"], cwd=self.state / "gitops.git").splitlines()
 
 
 def make_project(root: Path) -> Path:
-    """A git repository holding the committed gitops pins ("no model yet"), like a fresh clone."""
+    """A git repository holding the repository's gitops/ with "no model yet" pins, like a fresh clone."""
+    shutil.copytree(REPO_ROOT / "gitops", root / "gitops")
     for env in ENVIRONMENTS:
-        pin_file = root / str(model_pin_path(env))
-        pin_file.parent.mkdir(parents=True, exist_ok=True)
-        pin_file.write_text(ModelPin(MODEL_NAME, None).render())
+        (root / str(model_pin_path(env))).write_text(ModelPin(MODEL_NAME, None).render())
     git(["init", "--quiet", "-b", "main", str(root)])
     git(["add", "--all"], cwd=root)
     git(["commit", "--quiet", "-m", "Fresh project"], cwd=root)

@@ -64,6 +64,34 @@ def _parser() -> argparse.ArgumentParser:
     merge = commands.add_parser("merge", help="merge pull request N on the local gitops remote")
     merge.add_argument("number", type=int)
     merge.set_defaults(handler=_merge)
+
+    promote = commands.add_parser(
+        "promote", help="open a PR copying one environment's pins to another (or pinning one chosen version)"
+    )
+    source = promote.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--from", dest="source", choices=ENVIRONMENTS, help="copy this environment's model and image"
+    )
+    source.add_argument("--model-version", type=int, help="pin exactly this registered version instead")
+    promote.add_argument("--to", dest="target", choices=ENVIRONMENTS, required=True)
+    promote.set_defaults(handler=_promote)
+
+    rollback = commands.add_parser(
+        "rollback", help="open a PR that reverts the last pin change of an environment"
+    )
+    rollback.add_argument("--env", choices=ENVIRONMENTS, required=True)
+    rollback.set_defaults(handler=_rollback)
+
+    pin_image = commands.add_parser(
+        "pin-image", help="open a PR pinning a new engine image in an environment"
+    )
+    pin_image.add_argument("--env", choices=ENVIRONMENTS, required=True)
+    pin_image.add_argument(
+        "--name", help="image repository, e.g. crpriceenginedev.azurecr.io/estimation-engine"
+    )
+    pin_image.add_argument("--digest", help="sha256:<64 hex> (required for qa and prod)")
+    pin_image.add_argument("--tag", help="image tag (dev may pin a tag)")
+    pin_image.set_defaults(handler=_pin_image)
     return parser
 
 
@@ -113,6 +141,42 @@ def _prs(args: argparse.Namespace) -> int:
     for pr in listed:
         print(f"#{pr.number:<4} {pr.state:<7} {pr.head:<32} {pr.title}")
     return 0
+
+
+def _report_change(result) -> int:
+    pr = result.pull_request
+    if pr is None:
+        print(f"nothing to do: {result.status}")
+        return 0
+    print(f"pull request: {result.status}: #{pr.number} {pr.title} ({pr.head})\n{pr.url}")
+    for number in result.superseded:
+        print(f"pull request: superseded #{number}")
+    return 0
+
+
+def _promote(args: argparse.Namespace) -> int:
+    from training.promotion import promote
+    from training.services import JobSettings, build_services
+
+    services = build_services(JobSettings.from_environment())
+    return _report_change(
+        promote(services, args.target, source=args.source, model_version=args.model_version)
+    )
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    from training.promotion import rollback
+    from training.services import JobSettings, build_services
+
+    return _report_change(rollback(build_services(JobSettings.from_environment()), args.env))
+
+
+def _pin_image(args: argparse.Namespace) -> int:
+    from training.promotion import pin_image
+    from training.services import JobSettings, build_services
+
+    services = build_services(JobSettings.from_environment())
+    return _report_change(pin_image(services, args.env, name=args.name, digest=args.digest, tag=args.tag))
 
 
 def _merge(args: argparse.Namespace) -> int:

@@ -45,15 +45,21 @@ def git(
     return completed.stdout.strip()
 
 
-def auth_environment(token: str | None, username: str = "x-access-token") -> dict[str, str]:
-    """Environment that makes git send ``token`` as HTTP basic auth, without writing it anywhere."""
+def auth_environment(
+    token: str | None, username: str = "x-access-token", scheme: str = "Basic"
+) -> dict[str, str]:
+    """Environment that makes git send ``token`` in an Authorization header, without writing it anywhere.
+
+    ``Basic`` (the default) sends ``username:token``, as GitHub and Azure Repos PATs expect; ``Bearer``
+    sends the token itself, as Azure Pipelines' System.AccessToken expects.
+    """
     if not token:
         return {}
-    basic = base64.b64encode(f"{username}:{token}".encode()).decode()
+    credential = base64.b64encode(f"{username}:{token}".encode()).decode() if scheme == "Basic" else token
     return {
         "GIT_CONFIG_COUNT": "1",
         "GIT_CONFIG_KEY_0": "http.extraHeader",
-        "GIT_CONFIG_VALUE_0": f"Authorization: Basic {basic}",
+        "GIT_CONFIG_VALUE_0": f"Authorization: {scheme} {credential}",
     }
 
 

@@ -127,11 +127,12 @@ def parse_image_pin(kustomization_text: str, source: str, image: str = ENGINE_IM
         raise PinError(f"{source}: no 'images:' list (the engine image is pinned there)")
     for entry in entries:
         if isinstance(entry, dict) and entry.get("name") == image:
-            return _image_pin_from_entry(entry, source)
+            return image_pin_from_entry(entry, source)
     raise PinError(f"{source}: 'images:' has no entry named {image!r}")
 
 
-def _image_pin_from_entry(entry: dict, source: str) -> ImagePin:
+def image_pin_from_entry(entry: dict, source: str) -> ImagePin:
+    """Validate one Kustomize ``images:`` entry (name, newName, newTag or digest) as an ImagePin."""
     new_name = entry.get("newName") or entry["name"]
     digest = entry.get("digest")
     tag = entry.get("newTag")
