@@ -87,7 +87,7 @@ class _Registration:
     dependencies: tuple[str, ...]
 
 
-class _RecordingMonitor(MockMonitor):
+class RecordingMonitor(MockMonitor):
     """The mock monitor, also keeping every registration with its parent (which the mocks never see)."""
 
     def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
@@ -161,7 +161,7 @@ def _run_isolated(config: StackConfig, settings: Settings, clock: Clock, reposit
 def _run(config: StackConfig, settings: Settings, clock: Clock, repository_root: Path) -> Plan:
     pulumi.runtime.set_all_config(config.as_pulumi_strings(), config.secret_keys())
     mocks = AzureMocks()
-    monitor = _RecordingMonitor(mocks)
+    monitor = RecordingMonitor(mocks)
     collector = _WarningCollector()
     pulumi.runtime.set_mocks(
         mocks, project=config.project, stack=config.stack, preview=False, monitor=monitor, logger=collector

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-import pulumi_random as random
+import pulumi_random
 from pulumi_azure_native import authorization, operationalinsights
 
 from infra.argocd_manifests import StackSource, load_argocd_objects
@@ -45,7 +45,7 @@ def define_stack(
     naming = Naming(settings.name_prefix, settings.environment)
     client = authorization.get_client_config_output()
     # Kept in state: the same on every update, new after a destroy (see infra.naming).
-    suffix = random.RandomString("name-suffix", length=SUFFIX_LENGTH, special=False, upper=False)
+    suffix = pulumi_random.RandomString("name-suffix", length=SUFFIX_LENGTH, special=False, upper=False)
 
     ml = MlWorkspace(
         "ml",
@@ -78,7 +78,9 @@ def define_stack(
         DiagnosticTarget("workspace", ml.workspace.id),
         DiagnosticTarget("key-vault", ml.key_vault.id),
         DiagnosticTarget(
-            "storage-blob", ml.storage_account.id.apply(lambda id_: f"{id_}/blobServices/default")
+            "storage-blob",
+            ml.storage_account.id.apply(lambda id_: f"{id_}/blobServices/default"),
+            metric_category="Transaction",
         ),
         DiagnosticTarget("registry", ml.registry.id),
     ]
@@ -96,7 +98,9 @@ def define_stack(
             _serve_from_aci(settings, naming, ml, identities, suffix.result, clock, repository_root)
         )
     else:
-        serving = _serve_from_aks(settings, naming, ml, identities, client.subscription_id, repository_root)
+        serving = _serve_from_aks(
+            settings, naming, ml, identities, client.subscription_id, client.object_id, repository_root
+        )
         diagnostic_targets.append(DiagnosticTarget("cluster", serving.cluster.id, log_group="audit"))
         outputs.update(
             {
@@ -167,6 +171,7 @@ def _serve_from_aks(
     ml: MlWorkspace,
     identities: WorkloadIdentities,
     subscription_id: pulumi.Input[str],
+    deployer_object_id: pulumi.Input[str],
     repository_root: Path,
 ) -> AksServing:
     source = StackSource(settings.repository_url, settings.repository_revision, settings.environment)
@@ -176,6 +181,7 @@ def _serve_from_aks(
         naming=naming,
         resource_group_name=ml.resource_group.name,
         subscription_id=subscription_id,
+        deployer_object_id=deployer_object_id,
         registry_id=ml.registry.id,
         log_analytics_id=ml.log_analytics.id,
         engine_identity=identities.engine,

@@ -19,6 +19,7 @@ class BuiltInRole(Enum):
     STORAGE_FILE_DATA_PRIVILEGED_CONTRIBUTOR = "69566ab7-960f-475b-8e7c-b3118f30c6bd"
     KEY_VAULT_ADMINISTRATOR = "00482a5a-887f-4fb3-b363-3b7fe8e74483"
     AZUREML_DATA_SCIENTIST = "f6c7c914-8db3-469d-8ca1-694a8f32e121"
+    AKS_RBAC_CLUSTER_ADMIN = "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b"
 
     @property
     def display_name(self) -> str:
@@ -40,6 +41,7 @@ _DISPLAY_NAMES = {
     BuiltInRole.STORAGE_FILE_DATA_PRIVILEGED_CONTRIBUTOR: "Storage File Data Privileged Contributor",
     BuiltInRole.KEY_VAULT_ADMINISTRATOR: "Key Vault Administrator",
     BuiltInRole.AZUREML_DATA_SCIENTIST: "AzureML Data Scientist",
+    BuiltInRole.AKS_RBAC_CLUSTER_ADMIN: "Azure Kubernetes Service RBAC Cluster Admin",
 }
 
 
@@ -58,18 +60,19 @@ def assign_role(
     subscription_id: pulumi.Input[str],
     purpose: str,
     parent: pulumi.Resource,
+    principal_type: str = authorization.PrincipalType.SERVICE_PRINCIPAL,
 ) -> authorization.RoleAssignment:
     """Grant a managed identity ``role`` on ``scope``.
 
-    ``principal_type`` is always ``ServicePrincipal`` (every principal here is a managed identity): without
-    it ARM looks the principal up in Entra ID, and a just-created identity that has not replicated yet
-    fails the deployment with ``PrincipalNotFound``. The assignment's own name (a GUID) is left to the
+    ``principal_type`` is always set (``ServicePrincipal`` for managed identities): without it ARM looks
+    the principal up in Entra ID, and a just-created identity that has not replicated yet fails the
+    deployment with ``PrincipalNotFound``. The assignment's own name (a GUID) is left to the
     provider's autonaming.
     """
     return authorization.RoleAssignment(
         resource_name,
         principal_id=principal_id,
-        principal_type=authorization.PrincipalType.SERVICE_PRINCIPAL,
+        principal_type=principal_type,
         role_definition_id=role.definition_id(subscription_id),
         scope=scope,
         description=f"{role.display_name}: {purpose}",

@@ -24,6 +24,7 @@ SERVING_TARGETS: tuple[str, ...] = ("aci", "aks")
 REGISTRY_SKUS: tuple[str, ...] = ("Basic", "Standard", "Premium")
 VM_PRIORITIES: tuple[str, ...] = ("Dedicated", "LowPriority")
 AKS_TIERS: tuple[str, ...] = ("Free", "Standard", "Premium")
+PRINCIPAL_TYPES: tuple[str, ...] = ("ServicePrincipal", "User", "Group")
 
 _REGISTRY_NAME = re.compile(r"^[a-zA-Z0-9]{5,50}$")
 _NAME_PREFIX = re.compile(r"^[a-z](?!.*--)[a-z0-9-]{0,13}[a-z0-9]$")
@@ -75,6 +76,7 @@ class Settings:
     aks_user_max_nodes: int
     aks_admin_group_object_ids: tuple[str, ...]
     aks_ingress_host: str
+    deployer_principal_type: str
     argocd_chart_version: str
 
     @property
@@ -155,6 +157,7 @@ class _SettingsParser:
             aks_user_max_nodes=self._int("aksUserMaxNodes", minimum=1, maximum=1000),
             aks_admin_group_object_ids=self._guids("aksAdminGroupObjectIds"),
             aks_ingress_host=self._optional_host("aksIngressHost"),
+            deployer_principal_type=self._choice("deployerPrincipalType", PRINCIPAL_TYPES),
             argocd_chart_version=self._matching(
                 "argocdChartVersion", _CHART_VERSION, "an exact chart version such as 9.1.0"
             ),

@@ -59,6 +59,7 @@ class AksServing(pulumi.ComponentResource):
         naming: Naming,
         resource_group_name: pulumi.Input[str],
         subscription_id: pulumi.Input[str],
+        deployer_object_id: pulumi.Input[str],
         registry_id: pulumi.Input[str],
         log_analytics_id: pulumi.Input[str],
         engine_identity: managedidentity.UserAssignedIdentity,
@@ -101,6 +102,17 @@ class AksServing(pulumi.ComponentResource):
             purpose="AKS nodes pulling the engine image",
             parent=self,
         )
+        # With local accounts off, whoever runs `pulumi up` reaches the API server through Entra ID only.
+        self.deployer_cluster_admin = assign_role(
+            "deployer-cluster-admin",
+            BuiltInRole.AKS_RBAC_CLUSTER_ADMIN,
+            principal_id=deployer_object_id,
+            principal_type=settings.deployer_principal_type,
+            scope=self.cluster.id,
+            subscription_id=subscription_id,
+            purpose="the principal running pulumi up installs Argo CD",
+            parent=self,
+        )
         self.engine_federation = managedidentity.FederatedIdentityCredential(
             "engine-federation",
             resource_group_name=resource_group_name,
@@ -122,7 +134,12 @@ class AksServing(pulumi.ComponentResource):
             argocd_objects=argocd_objects,
             # Once Argo CD runs it syncs the engine at once: nodes for it, the image pull and the
             # workload identity federation must be in place by then.
-            depends_on=[self.engine_pool, self.kubelet_registry_pull, self.engine_federation],
+            depends_on=[
+                self.engine_pool,
+                self.kubelet_registry_pull,
+                self.engine_federation,
+                self.deployer_cluster_admin,
+            ],
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.scoring_url = scoring_url(settings)

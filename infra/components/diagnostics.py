@@ -1,7 +1,8 @@
 """Diagnostic settings: every resource that emits platform logs sends them to the stack's Log Analytics.
 
 One setting per resource, all logs (or, for AKS, the ``audit`` group, since ``allLogs`` on a cluster costs
-more than the rest of the stack together) and all metrics. Container groups are not here: ACI has no
+more than the rest of the stack together) and all metrics (``Transaction`` for the blob service, which has
+no ``AllMetrics`` category). Container groups are not here: ACI has no
 diagnostic settings and ships its logs through the container group's own ``diagnostics`` property.
 """
 
@@ -23,6 +24,7 @@ class DiagnosticTarget:
     key: str
     resource_uri: pulumi.Input[str]
     log_group: str = "allLogs"
+    metric_category: str = "AllMetrics"
 
 
 class Diagnostics(pulumi.ComponentResource):
@@ -44,7 +46,9 @@ class Diagnostics(pulumi.ComponentResource):
                 resource_uri=target.resource_uri,
                 workspace_id=log_analytics_id,
                 logs=[monitor.DiagnosticsLogSettingsArgs(category_group=target.log_group, enabled=True)],
-                metrics=[monitor.DiagnosticsMetricSettingsArgs(category="AllMetrics", enabled=True)],
+                metrics=[
+                    monitor.DiagnosticsMetricSettingsArgs(category=target.metric_category, enabled=True)
+                ],
                 opts=pulumi.ResourceOptions(parent=self),
             )
             for target in targets

@@ -12,7 +12,7 @@ import yaml
 from infra.components.aci_serving import ENGINE_PORT
 from infra.expiry import EXPIRY_TAG
 from infra.plan import SECRET, Plan
-from infra.plan_mocks import stable_guid
+from infra.plan_mocks import DEPLOYER_OBJECT_ID, stable_guid
 from infra.roles import BuiltInRole, role_of_definition_id
 from infra.stack_config import REPOSITORY_ROOT
 from tests.infra.conftest import FIXTURES
@@ -113,11 +113,14 @@ def expected_grants(plan: Plan) -> dict[str, tuple[BuiltInRole, str, str]]:
     }
     if plan.of_type(CLUSTER):
         grants["kubelet-registry-pull"] = (BuiltInRole.ACR_PULL, "aks-cluster", "registry")
+        grants["deployer-cluster-admin"] = (BuiltInRole.AKS_RBAC_CLUSTER_ADMIN, "deployer", "aks-cluster")
     return grants
 
 
 def principal_of(plan: Plan, logical_name: str) -> str:
     """The principal id the mocks gave an identity (or, for the cluster, its kubelet identity)."""
+    if logical_name == "deployer":
+        return DEPLOYER_OBJECT_ID
     resource = plan.named(logical_name)
     if resource.type == CLUSTER:
         return stable_guid("kubelet-object", resource.inputs["resourceName"])
@@ -135,7 +138,7 @@ def test_role_assignments_point_at_the_right_principals_and_scopes(pinned_plans,
         assert role_of_definition_id(inputs["roleDefinitionId"]) is role, name
         assert inputs["roleDefinitionId"].startswith("/subscriptions/"), name
         assert inputs["principalId"] == principal_of(plan, principal), name
-        assert inputs["principalType"] == "ServicePrincipal", name
+        assert inputs["principalType"] == "ServicePrincipal", name  # deployerPrincipalType defaults to it
         assert arm_name(inputs["scope"]) == azure_name(plan, scope), name
 
 
@@ -205,6 +208,7 @@ def test_argocd_is_installed_from_the_pinned_chart_and_syncs_this_environment(pi
     assert release["repositoryOpts"]["repo"] == "https://argoproj.github.io/argo-helm"
     application_set = plan.named("applicationset-estimation-engine")
     assert "argocd-release" in application_set.dependencies
+    assert "deployer-cluster-admin" in plan.named("argocd-release").dependencies
     assert "argocd-release" in plan.named("appproject-estimation-engine").dependencies
     spec = application_set.inputs["spec"]
     assert spec["generators"][0]["list"]["elements"] == [{"env": "prod"}]

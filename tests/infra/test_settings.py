@@ -64,6 +64,7 @@ def test_tags_merge_standard_and_extra_tags():
         ("prod", {"aksKubernetesVersion": "latest"}, "aksKubernetesVersion"),
         ("prod", {"aksAdminGroupObjectIds": '["not-a-guid"]'}, "aksAdminGroupObjectIds"),
         ("dev", {"devTtlHours": "0"}, "devTtlHours"),
+        ("prod", {"deployerPrincipalType": "Robot"}, "deployerPrincipalType"),
     ],
 )
 def test_bad_settings_are_refused_naming_the_key(stack, overrides, key):
