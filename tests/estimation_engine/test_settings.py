@@ -1,0 +1,84 @@
+"""Settings come from the environment, typed and validated at start, errors naming each variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from estimation_engine.settings import (
+    CacheTrust,
+    EngineSettings,
+    LoadFailurePolicy,
+    SettingsError,
+    UnknownCategoryPolicy,
+)
+
+
+def test_the_overlay_contract_variables_are_read():
+    settings = EngineSettings.from_env(
+        {
+            "MODEL_NAME": "ames-price",
+            "MODEL_VERSION": "7",
+            "MLFLOW_TRACKING_URI": "azureml://example/mlflow",
+            "ENGINE_MODEL_CACHE_DIR": "/var/cache/estimation-engine",
+            "ENGINE_PORT": "8080",
+            "ENGINE_MAX_BATCH_SIZE": "250",
+            "ENGINE_ON_LOAD_FAILURE": "exit",
+            "ENGINE_LOG_LEVEL": "debug",
+            "ENGINE_CACHE_TRUST": "cache",
+            "ENGINE_UNKNOWN_CATEGORIES": "reject",
+            "UNRELATED": "ignored",
+        }
+    )
+    assert (settings.model_name, settings.model_version) == ("ames-price", 7)
+    assert settings.cache_dir == Path("/var/cache/estimation-engine")
+    assert (settings.port, settings.max_batch_size, settings.log_level) == (8080, 250, "DEBUG")
+    assert settings.on_load_failure is LoadFailurePolicy.EXIT
+    assert settings.cache_trust is CacheTrust.CACHE
+    assert settings.unknown_categories is UnknownCategoryPolicy.REJECT
+
+
+def test_defaults_are_the_documented_ones():
+    settings = EngineSettings.from_env({"MODEL_NAME": "ames-price", "MODEL_VERSION": "1"})
+    assert (settings.port, settings.max_batch_size) == (8080, 1000)
+    assert settings.on_load_failure is LoadFailurePolicy.STAY_UNREADY
+    assert settings.cache_trust is CacheTrust.REGISTRY
+    assert settings.tracking_uri is None  # the loader then uses the local default registry
+
+
+def test_empty_version_is_no_model_yet_not_an_error():
+    settings = EngineSettings.from_env({"MODEL_NAME": "ames-price", "MODEL_VERSION": ""})
+    assert settings.model_version is None
+
+
+def test_model_path_needs_no_pin():
+    assert EngineSettings.from_env({"MODEL_PATH": "/models/ames"}).model_path == Path("/models/ames")
+
+
+@pytest.mark.parametrize(
+    ("env", "fragments"),
+    [
+        ({}, ["MODEL_NAME: not set"]),
+        (
+            {"MODEL_NAME": "ames-price", "MODEL_VERSION": "latest"},
+            ["MODEL_VERSION 'latest'", "never aliases"],
+        ),
+        ({"MODEL_NAME": "bad name!", "MODEL_VERSION": "1"}, ["MODEL_NAME 'bad name!'"]),
+        (
+            {"MODEL_NAME": "m", "MODEL_VERSION": "1", "ENGINE_PORT": "0", "ENGINE_MAX_BATCH_SIZE": "many"},
+            ["ENGINE_PORT='0'", "ENGINE_MAX_BATCH_SIZE='many'"],
+        ),
+        (
+            {"MODEL_NAME": "m", "MODEL_VERSION": "1", "ENGINE_ON_LOAD_FAILURE": "crash"},
+            ["ENGINE_ON_LOAD_FAILURE='crash'"],
+        ),
+        ({"MODEL_PATH": "/m", "MODEL_SHA256": "abc"}, ["MODEL_SHA256='abc'"]),
+        ({"MODEL_PATH": "/m", "ENGINE_LOG_LEVEL": "loud"}, ["ENGINE_LOG_LEVEL='loud'"]),
+    ],
+)
+def test_bad_settings_name_every_offending_variable(env, fragments):
+    with pytest.raises(SettingsError) as raised:
+        EngineSettings.from_env(env)
+    for fragment in fragments:
+        assert fragment in str(raised.value)
