@@ -50,13 +50,15 @@ def main() -> int:
     banner("2. retrain on the same data: the gate must say 'no improvement'")
     run_job("dev")
     banner("where things are")
-    print(f"$ python -m training pins --env dev\n", end="")
+    print("$ python -m training pins --env dev\n", end="")
     training(["pins", "--env", "dev"])
     state = state_dir()
     print(f"registry and runs: {state / 'mlflow.db'} (artifacts in {state / 'mlartifacts'})")
     print(f"decision records and plots: {state / 'runs'}/<run id>/")
     print(f"gitops remote: {state / 'gitops.git'}; pull requests: python -m training prs --all")
-    print(f"MLflow UI: .venv/bin/mlflow ui --backend-store-uri sqlite:///{state / 'mlflow.db'} --host 127.0.0.1")
+    print(
+        f"MLflow UI: .venv/bin/mlflow ui --backend-store-uri sqlite:///{state / 'mlflow.db'} --host 127.0.0.1"
+    )
     print(f"\ndemo finished in {time.perf_counter() - started:.0f}s")
     return 0
 
