@@ -246,6 +246,7 @@ def describe(serving: Serving) -> dict[str, Any]:
         "sha256": served.sha256,
         "origin": served.origin,
         "loaded_from_cache": served.from_cache,
+        "evaluation": "fast-path" if serving.scorer.compiled is not None else "pipeline",
         "estimator": card.estimator,
         "target": card.target,
         "nominal_coverage": card.nominal_coverage,

@@ -14,8 +14,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 
 from estimation_engine.metrics import EngineMetrics
 from estimation_engine.model_loading import LoadFailure, ModelLoadError, ServedModel, load_pinned_model
@@ -23,6 +25,9 @@ from estimation_engine.scoring import Scorer
 from estimation_engine.settings import EngineSettings
 from estimation_engine.validation import BatchValidator, ValidatedBatch
 from training.artifact import ModelCard
+
+if TYPE_CHECKING:
+    from estimation_engine.fast_model import Predict
 
 log = logging.getLogger(__name__)
 
@@ -104,15 +109,36 @@ class EngineState:
 
     def _prepare(self, served: ServedModel) -> Serving:
         validator = BatchValidator(served.model.card, self.settings.unknown_categories)
-        scorer = Scorer(served.model, max_rows_per_call=max(self.settings.max_batch_size, 1))
+        compiled = self._compiled(served) if self.settings.fast_path else None
+        scorer = Scorer(
+            served.model, max_rows_per_call=max(self.settings.max_batch_size, 1), compiled=compiled
+        )
         try:
-            scorer.estimate_now(warm_up_batch(served.model.card))  # first call pays lazy initialisation
+            scorer.estimate_now([warm_up_batch(served.model.card)])  # first call pays lazy initialisation
         except Exception as error:
             scorer.close()
             raise ModelLoadError(
                 LoadFailure.INVALID_ARTIFACT, f"{served.name} v{served.version} fails to estimate: {error!r}"
             ) from error
         return Serving(served, validator, scorer)
+
+    @staticmethod
+    def _compiled(served: ServedModel) -> Predict | None:
+        """The verified fast evaluation of the pipeline, or None (then the pipeline itself is used)."""
+        from estimation_engine.fast_model import UnsupportedModelError, compile_pipeline, verify  # sklearn
+
+        model = served.model
+        try:
+            compiled = compile_pipeline(model.pipeline, model.card)
+            difference = verify(compiled, model.pipeline, model.card, pd.DataFrame)
+        except UnsupportedModelError as error:
+            log.info("fast path not available for this model (%s): using pipeline.predict", error)
+            return None
+        if difference is not None:
+            log.warning("fast path disagrees with the pipeline (%s): using pipeline.predict", difference)
+            return None
+        log.info("fast path verified equal to pipeline.predict on probe rows", extra={"event": "fast_path"})
+        return compiled
 
     def _fail(self, error: ModelLoadError) -> None:
         self.failure = error

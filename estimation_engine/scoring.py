@@ -7,7 +7,7 @@ under concurrency the throughput grows with the queue, while a lone request neve
 
 The frame handed to the pipeline is built from the validated columns and is identical (values, dtypes,
 column order) to ``PriceModel.frame`` — the tests check it — so the numbers are those of
-``PriceModel.estimate``. Rows are independent in every estimator training produces; a linear member's
+``PriceModel.estimate``; with a verified compiled model (fast_model.py) the columns go to it instead. Rows are independent in every estimator training produces; a linear member's
 dot products can differ in the last bit between batch shapes (BLAS kernels), which is the only way
 coalesced rows can differ from a lone request: ``coalesce=False`` turns it off.
 """
@@ -20,12 +20,16 @@ import logging
 import queue
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from estimation_engine.validation import ValidatedBatch
 from training.artifact import Estimates, PriceModel
+
+if TYPE_CHECKING:
+    from estimation_engine.fast_model import Predict
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +47,15 @@ _STOP = object()
 class Scorer:
     """Estimates batches on a dedicated thread; ``estimate`` is awaited from the event loop."""
 
-    def __init__(self, model: PriceModel, max_rows_per_call: int, coalesce: bool = True) -> None:
+    def __init__(
+        self,
+        model: PriceModel,
+        max_rows_per_call: int,
+        coalesce: bool = True,
+        compiled: Predict | None = None,
+    ) -> None:
         self.model = model
+        self.compiled = compiled
         self.max_rows_per_call = max_rows_per_call
         self.coalesce = coalesce
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
@@ -58,16 +69,24 @@ class Scorer:
         self._jobs.put(_Job(batch, future, loop))
         return await future
 
-    def estimate_now(self, batch: ValidatedBatch) -> Estimates:
-        """Synchronous estimate on the caller's thread (the load-time self-check uses it)."""
-        return self.model.estimate(self.frame([batch]))
+    def estimate_now(self, batches: list[ValidatedBatch]) -> Estimates:
+        """The estimates of these batches stacked in order, computed on the caller's thread."""
+        if self.compiled is not None:
+            columns = self.columns(batches)
+            price = np.asarray(self.compiled(columns, sum(b.size for b in batches)), dtype=float)
+            return self.model.bound(price)  # exactly what PriceModel.estimate does with predict's output
+        return self.model.estimate(pd.DataFrame(self.columns(batches)))
+
+    @staticmethod
+    def columns(batches: list[ValidatedBatch]) -> dict[str, np.ndarray]:
+        """The batches' columns stacked in order: as a DataFrame, the frame ``PriceModel.frame`` builds."""
+        if len(batches) == 1:
+            return batches[0].columns
+        names = batches[0].columns.keys()
+        return {name: np.concatenate([b.columns[name] for b in batches]) for name in names}
 
     def frame(self, batches: list[ValidatedBatch]) -> pd.DataFrame:
-        """The pipeline's input frame for these batches stacked in order (same as ``PriceModel.frame``)."""
-        if len(batches) == 1:
-            return pd.DataFrame(batches[0].columns)
-        names = batches[0].columns.keys()
-        return pd.DataFrame({name: np.concatenate([b.columns[name] for b in batches]) for name in names})
+        return pd.DataFrame(self.columns(batches))
 
     def close(self) -> None:
         self._jobs.put(_STOP)
@@ -100,7 +119,7 @@ class Scorer:
 
     def _score(self, jobs: list[_Job]) -> None:
         try:
-            estimates = self.model.estimate(self.frame([job.batch for job in jobs]))
+            estimates = self.estimate_now([job.batch for job in jobs])
         except Exception as error:
             if len(jobs) > 1:  # isolate the request that broke the shared call
                 for job in jobs:

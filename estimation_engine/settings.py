@@ -72,6 +72,7 @@ class EngineSettings(BaseModel):
     unknown_categories: UnknownCategoryPolicy = Field(
         UnknownCategoryPolicy.WARN, alias="ENGINE_UNKNOWN_CATEGORIES"
     )
+    fast_path: bool = Field(True, alias="ENGINE_FAST_PATH")
     log_level: str = Field("INFO", alias="ENGINE_LOG_LEVEL")
     shutdown_grace_seconds: int = Field(20, alias="ENGINE_SHUTDOWN_GRACE_SECONDS", ge=0, le=3600)
 

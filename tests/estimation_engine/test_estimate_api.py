@@ -115,6 +115,9 @@ def test_model_description_carries_version_metrics_run_and_signature(
     assert body["metrics"] == dict(card.metrics) and "rmse_log" in body["metrics"]
     assert body["training_run"]["run_id"]
     assert body["nominal_coverage"] == card.nominal_coverage
+    assert body["evaluation"] == "fast-path", (
+        "the training code's model must be served by the verified fast path"
+    )
     features = {f["name"]: f for f in body["signature"]["features"]}
     assert list(features) == card.feature_names
     assert (

@@ -1,0 +1,97 @@
+"""The compiled evaluation gives pipeline.predict's numbers bit for bit, or is not used at all."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.compose import ColumnTransformer
+from sklearn.neighbors import KNeighborsRegressor
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from estimation_engine.fast_model import (
+    SMALL_BATCH,
+    UnsupportedModelError,
+    compile_pipeline,
+    probe_columns,
+    verify,
+)
+from estimation_engine.settings import UnknownCategoryPolicy
+from estimation_engine.validation import BatchValidator
+from tests.estimation_engine.conftest import engine_env
+
+
+def real_rows(ames: pd.DataFrame, count: int, seed: int) -> list[dict]:
+    """Real Ames sales with some values knocked out or replaced by levels never seen in training."""
+    records = ames.drop(columns="Sale_Price").sample(n=count, random_state=seed).to_dict("records")
+    rows = [{k: v for k, v in row.items() if pd.notna(v)} for row in records]
+    generator = np.random.default_rng(seed)
+    for row in rows:
+        for key in ("Lot_Frontage", "Garage_Type", "Mas_Vnr_Area"):
+            if generator.random() < 0.3:
+                row.pop(key, None)
+        if generator.random() < 0.2:
+            row["Exterior_1st"] = "Spaceship_Hull"
+    return rows
+
+
+@pytest.mark.parametrize("rows", [1, 3, SMALL_BATCH, SMALL_BATCH + 1, 200])
+def test_compiled_equals_pipeline_predict_bit_for_bit(reference_models, registered_models, ames, rows):
+    for version, model in reference_models.items():
+        compiled = compile_pipeline(model.pipeline, model.card)
+        batch = BatchValidator(model.card, UnknownCategoryPolicy.WARN).validate(
+            real_rows(ames, rows, version), "p"
+        )
+        expected = model.pipeline.predict(model.frame(real_rows(ames, rows, version)))
+        assert np.array_equal(compiled(batch.columns, rows), expected), f"v{version}, {rows} rows"
+
+
+def test_verify_accepts_the_training_codes_model_and_catches_a_difference(reference_models):
+    model = next(iter(reference_models.values()))
+    compiled = compile_pipeline(model.pipeline, model.card)
+    assert verify(compiled, model.pipeline, model.card, pd.DataFrame) is None
+
+    def off_by_a_hair(columns, rows):
+        return compiled(columns, rows) * (1 + 1e-15)
+
+    assert "differ" in verify(off_by_a_hair, model.pipeline, model.card, pd.DataFrame)
+
+
+def test_probe_rows_cover_missing_and_unseen_levels(reference_models):
+    model = next(iter(reference_models.values()))
+    columns = probe_columns(model.card, model.pipeline, rows=48, seed=0)
+    neighborhood = columns["Neighborhood"]
+    assert any(value != value for value in neighborhood if isinstance(value, float))  # NaN
+    assert any(isinstance(v, str) and v not in model.card.features[0].categories for v in neighborhood)
+    assert np.isnan(columns["Lot_Area"]).any() and np.nanmedian(columns["Lot_Area"]) > 1000
+
+
+def test_an_estimator_it_does_not_know_is_refused(reference_models, ames):
+    model = next(iter(reference_models.values()))
+    numeric = [f.name for f in model.card.features if f.kind == "numeric"][:3]
+    frame = model.frame(real_rows(ames, 50, 0))
+    bare = KNeighborsRegressor(n_neighbors=3).fit(frame[numeric].fillna(0), np.arange(50.0))
+    with pytest.raises(UnsupportedModelError, match="KNeighborsRegressor at the top"):
+        compile_pipeline(bare, model.card)
+    three_steps = make_pipeline(
+        ColumnTransformer([("n", "passthrough", numeric)]),
+        StandardScaler(),
+        KNeighborsRegressor(n_neighbors=3),
+    ).fit(frame.fillna(0), np.arange(50.0))
+    with pytest.raises(UnsupportedModelError, match="ColumnTransformer -> regressor"):
+        compile_pipeline(three_steps, model.card)
+
+
+def test_engine_can_be_told_to_use_the_pipeline_itself(
+    engine_factory, registered_models, reference_models, tmp_path
+):
+    engine = engine_factory(engine_env(registered_models, tmp_path / "cache", ENGINE_FAST_PATH="false"))
+    rows = list(registered_models.sample_rows)
+    with engine.client() as client:
+        assert client.get("/v1/model").json()["evaluation"] == "pipeline"
+        prices = [
+            e["price"] for e in client.post("/v1/estimate", json={"properties": rows}).json()["estimates"]
+        ]
+    reference = reference_models[registered_models.versions[0]]
+    assert prices == reference.estimate(reference.frame(rows)).price.tolist()
