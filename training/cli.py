@@ -92,6 +92,10 @@ def _parser() -> argparse.ArgumentParser:
     pin_image.add_argument("--digest", help="sha256:<64 hex> (required for qa and prod)")
     pin_image.add_argument("--tag", help="image tag (dev may pin a tag)")
     pin_image.set_defaults(handler=_pin_image)
+
+    from training.azureml.cli import add_commands as add_azureml_commands  # submit, schedule
+
+    add_azureml_commands(commands)
     return parser
 
 

@@ -1,0 +1,213 @@
+"""The Azure ML pipeline job: the five components wired by ``dsl.pipeline``, built offline.
+
+Building needs no credentials and no workspace: ``python -m training submit --dry-run`` writes the job
+YAML from here, and the tests check its graph. The evaluate step's decision folder is the input of
+register, whose registration folder is the input of bump: a "no improvement" flows through as a record,
+so the pipeline ends successfully with nothing registered and nothing cancelled.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import yaml
+
+from training.azureml.components import BASE_IMAGE, build_components, training_environment
+from training.config import BUILTIN_PREFIX, TrainingConfig
+
+if TYPE_CHECKING:
+    from azure.ai.ml.entities import JobSchedule, PipelineJob
+
+Steps = Literal["all", "prepare"]
+REMOTE_SCHEMES = ("azureml:", "https://", "http://", "wasbs://", "wasb://", "abfss://", "adl://")
+DEFAULT_COMPUTE = "train-cpu"  # infra/components/training_compute.py's cluster name
+
+
+class PipelineSettingsError(ValueError):
+    """A submission setting cannot be used (missing data file, bad cron, ...); the message says which."""
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    """Everything the pipeline job is built from."""
+
+    env: str
+    config_path: Path
+    config: TrainingConfig
+    compute: str = DEFAULT_COMPUTE
+    code_version: str = "unknown"
+    data: str | None = None
+    force: bool = False
+    steps: Steps = "all"
+    prepared_data_name: str | None = None
+    environment_variables: Mapping[str, str] = field(default_factory=dict)
+    base_image: str = BASE_IMAGE
+    code: Path | None = None
+
+    @property
+    def experiment_name(self) -> str:
+        return self.config.model_name
+
+    @property
+    def data_asset_name(self) -> str:
+        return self.prepared_data_name or f"{self.config.model_name}-prepared"
+
+
+def data_location(settings: PipelineSettings) -> str | None:
+    """Where prepare reads from: ``--data`` if given, else the config's own file; None for builtin data.
+
+    A value is a local file, an ``azureml:<asset>:<version>`` (or ``@latest``) data asset, or a URL
+    (``https://<account>.blob.core.windows.net/...``, ``wasbs://``, ``abfss://``, ``azureml://datastores/``).
+    """
+    value = settings.data
+    if value is None:
+        source = settings.config.data.source
+        if source.startswith(BUILTIN_PREFIX):
+            return None  # the dataset ships inside the uploaded training package
+        value = source if Path(source).is_absolute() else str(settings.config.base_dir / source)
+    if value.startswith(REMOTE_SCHEMES):
+        return value
+    path = Path(value).resolve()
+    if not path.is_file():
+        raise PipelineSettingsError(f"data: {path} is not a file (give a file, an azureml: asset or a URL)")
+    return str(path)
+
+
+def build_pipeline_job(settings: PipelineSettings) -> PipelineJob:
+    """The pipeline job for ``settings``: all five steps, or only prepare (the data pipeline)."""
+    from azure.ai.ml import Input, dsl
+
+    components = build_components(training_environment(settings.base_image), settings.code)
+    location = data_location(settings)
+
+    @dsl.pipeline(
+        name=f"{settings.config.model_name}-prepare-data",
+        description="Validate, fingerprint and register the training data as a versioned data asset",
+    )
+    def prepare_data(config, raw_data=None):  # unannotated: dsl reads no postponed annotations
+        prepare = components["prepare"](config=config, raw_data=raw_data)
+        return {"prepared_data": prepare.outputs.prepared_data}
+
+    @dsl.pipeline(
+        name=f"{settings.config.model_name}-train-evaluate-register",
+        description="Prepare, train, evaluate against the pinned champion, register if better, open the bump PR",
+    )
+    def train_evaluate_register(config, env, code_version, force, raw_data=None):
+        prepare = components["prepare"](config=config, raw_data=raw_data)
+        data = prepare.outputs.prepared_data
+        train = components["train"](config=config, prepared_data=data, env=env, code_version=code_version)
+        evaluate = components["evaluate"](
+            config=config, prepared_data=data, model=train.outputs.model, env=env, force=force
+        )
+        register = components["register"](
+            config=config, model=train.outputs.model, decision=evaluate.outputs.decision
+        )
+        bump = components["bump"](
+            decision=evaluate.outputs.decision, registration=register.outputs.registration
+        )
+        return {
+            "prepared_data": data,
+            "model": train.outputs.model,
+            "decision": evaluate.outputs.decision,
+            "registration": register.outputs.registration,
+            "bump": bump.outputs.bump,
+        }
+
+    config = Input(type="uri_file", path=str(settings.config_path.resolve()))
+    raw_data = Input(type="uri_file", path=location) if location else None
+    if settings.steps == "prepare":
+        job = prepare_data(config=config, raw_data=raw_data)
+    else:
+        job = train_evaluate_register(
+            config=config,
+            env=settings.env,
+            code_version=settings.code_version,
+            force="true" if settings.force else "false",
+            raw_data=raw_data,
+        )
+    return _finish(job, settings)
+
+
+def _finish(job: PipelineJob, settings: PipelineSettings) -> PipelineJob:
+    job.display_name = f"{settings.config.model_name} {settings.steps if settings.steps == 'prepare' else 'train'} ({settings.env})"
+    job.experiment_name = settings.experiment_name
+    job.tags = {"env": settings.env, "git_commit": settings.code_version, "steps": settings.steps}
+    job.settings.default_compute = settings.compute
+    job.settings.continue_on_step_failure = False
+    for node in job.jobs.values():
+        node.compute = settings.compute
+        node.environment_variables = dict(settings.environment_variables)
+    # The prepared data is registered as a data asset; Azure ML numbers its versions.
+    job.outputs.prepared_data.name = settings.data_asset_name
+    return job
+
+
+def build_schedule(
+    settings: PipelineSettings, cron: str, time_zone: str = "UTC", name: str | None = None
+) -> JobSchedule:
+    """A schedule that submits the same pipeline job on a cron expression (periodic retraining)."""
+    from azure.ai.ml.entities import CronTrigger, JobSchedule
+
+    if len(cron.split()) != 5:
+        raise PipelineSettingsError(f"cron {cron!r}: expected five fields (minute hour day month weekday)")
+    return JobSchedule(
+        name=name or f"{settings.config.model_name}-retrain-{settings.env}",
+        display_name=f"Retrain {settings.config.model_name} against {settings.env}'s champion",
+        trigger=CronTrigger(expression=cron, time_zone=time_zone),
+        create_job=build_pipeline_job(settings),
+        tags={"env": settings.env},
+    )
+
+
+def to_yaml(job: PipelineJob, output: Path) -> Path:
+    """Write the job as YAML that ``az ml job create -f`` and ``azure.ai.ml.load_job`` read back.
+
+    Local paths are written relative to the YAML file. ``azure-ai-ml`` prefixes every unresolved input
+    path with ``azureml:`` when it serializes a job; a local path or URL so prefixed would be read back as
+    an asset name, so the prefix is removed from everything that is not an asset reference.
+    """
+    return _write(job._to_dict(), Path(output))
+
+
+def schedule_to_yaml(schedule: JobSchedule, output: Path) -> Path:
+    """Write the schedule YAML (``az ml schedule create -f``) and, beside it, the job YAML it refers to.
+
+    The schedule format takes its job as a file reference, so the job goes to ``<name>.job.yml``.
+    """
+    output = Path(output)
+    job_file = to_yaml(schedule.create_job, output.with_name(f"{output.stem}.job.yml"))
+    document = schedule._to_dict()
+    document["create_job"] = f"./{job_file.name}"
+    return _write(document, output)
+
+
+def _write(document: dict, output: Path) -> Path:
+    output.parent.mkdir(parents=True, exist_ok=True)
+    cleaned = _clean_paths(document, output.parent.resolve())
+    output.write_text(yaml.safe_dump(cleaned, sort_keys=False, width=110))
+    return output
+
+
+def _clean_paths(value: Any, base: Path, key: str = "") -> Any:
+    if isinstance(value, dict):
+        return {k: _clean_paths(v, base, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean_paths(item, base, key) for item in value]
+    if isinstance(value, str) and key in ("path", "code"):
+        return _local_or_remote(value, base)
+    return value
+
+
+def _local_or_remote(value: str, base: Path) -> str:
+    if value.startswith("azureml://"):  # a datastore URI: already what Azure ML expects
+        return value
+    bare = value.removeprefix("azureml:") if value.startswith("azureml:") and "/" in value else value
+    if bare.startswith(("${{", *REMOTE_SCHEMES)):
+        return bare
+    if Path(bare).is_absolute():
+        return os.path.relpath(bare, base)
+    return bare
