@@ -31,11 +31,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     from training.pipeline import ChampionError
+    from training.promotion import PromotionError
     from training.services import SettingsError
 
     try:
         return args.handler(args)
-    except (*USER_ERRORS, ChampionError, SettingsError) as error:
+    except (*USER_ERRORS, ChampionError, PromotionError, SettingsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 

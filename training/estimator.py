@@ -118,15 +118,13 @@ def _tree_columns(
 def _linear_columns(
     categorical: list[str], numeric: list[str], derived: dict[str, DerivedFeature]
 ) -> list[tuple]:
+    # A value missing in training or left out of a request becomes the most frequent one plus a missing
+    # indicator: an all-zero one-hot row would shift a linear model's estimate arbitrarily far.
     columns: list[tuple] = []
     if categorical:
         encoder = OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=5, sparse_output=False)
-        columns.append(
-            (
-                "categorical",
-                make_pipeline(SimpleImputer(strategy="constant", fill_value="missing"), encoder),
-                categorical,
-            )
-        )
-    columns.append(("numeric", make_pipeline(SimpleImputer(strategy="median"), PowerTransformer()), numeric))
+        impute = SimpleImputer(strategy="most_frequent", add_indicator=True)
+        columns.append(("categorical", make_pipeline(impute, encoder), categorical))
+    impute_numbers = SimpleImputer(strategy="median", add_indicator=True)
+    columns.append(("numeric", make_pipeline(impute_numbers, PowerTransformer()), numeric))
     return columns + _derived_transformers(derived, then=PowerTransformer())
