@@ -1,66 +1,254 @@
-"""``make demo``: the main job on the embedded default, twice, the way a team runs it.
+"""``make demo``: the whole loop on one machine, the way production runs it.
 
 1. Train on the shipped Ames data, gate against dev's pinned champion, register, open the bump PR on the
-   local gitops remote, and merge it (a person would review it first).
-2. Train again on the same data with the same seed: the challenger ties the champion, so the run ends
-   with "no improvement" — exit code 0, nothing registered, nothing bumped.
+   local gitops remote, and merge it (a reviewer would press the button).
+2. Render dev's overlay with ``kubectl kustomize`` (what Argo CD applies) and the offline infra plan of the
+   dev stack (what ``pulumi up`` deploys to ACI): both carry the new pin.
+3. Promote dev -> qa -> prod by pull request, merged; prod's rendered Deployment now carries the pin.
+4. Start the estimation engine on 127.0.0.1 exactly as prod's overlay configures it, wait for ready, run
+   the post-deploy smoke test, print a sample estimate with its range, stop the engine.
+5. Retrain on the same data: "no improvement", nothing changes.
+6. Summarise: versions, PRs, where things are, what to run next.
 
 State lives in .mlops/ (git-ignored); running the demo again continues from there.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
 
 from training.cli import main as training
-from training.local_state import state_dir
-from training.services import local_pull_requests
+from training.config import DEFAULT_CONFIG, load_config
+from training.local_state import default_tracking_uri, project_root, state_dir
+from training.overlay_render import render_objects
+from training.pins import ENVIRONMENTS
+from training.promotion import PromotionError, promote
+from training.services import JobSettings, build_services, local_pull_requests
+
+PYTHON = sys.executable
+ENGINE_START_TIMEOUT = 60
 
 
 def banner(text: str) -> None:
     print(f"\n=== {text} ===", flush=True)
 
 
-def merge_open_bumps(env: str) -> list[int]:
-    """Merge the open bump PRs for ``env``: in real life this is a reviewer pressing the button."""
-    provider = local_pull_requests()
+def shell(command: str) -> None:
+    print(f"$ {command}", flush=True)
+
+
+def run_job(env: str, config: Path) -> None:
+    shell(f"python -m training run --env {env}" + ("" if config == DEFAULT_CONFIG else f" --config {config}"))
+    if training(["run", "--env", env, "--config", str(config)]) != 0:
+        sys.exit("demo: the training job failed (see the message above)")
+
+
+def merge_open(env: str) -> list[int]:
+    """Merge the open pin PRs for ``env``: in real life, a reviewer pressing the button."""
     merged = []
-    for pr in provider.list_open():
+    for pr in local_pull_requests().list_open():
         if pr.head.startswith(f"mlops/{env}/"):
-            print(f"$ python -m training merge {pr.number}")
+            shell(f"python -m training merge {pr.number}")
             training(["merge", str(pr.number)])
             merged.append(pr.number)
     return merged
 
 
-def run_job(env: str) -> None:
-    print(f"$ python -m training run --env {env}", flush=True)
-    if training(["run", "--env", env]) != 0:
-        sys.exit("demo: the training job failed (see the message above)")
+def show_rendered_pin(root: Path, env: str) -> dict[str, str]:
+    """What Argo CD would apply for ``env``: the Deployment's model ConfigMap and the pin inside it."""
+    objects = render_objects(root, env)
+    config_maps = {o["metadata"]["name"]: o.get("data", {}) for o in objects if o["kind"] == "ConfigMap"}
+    deployment = next(o for o in objects if o["kind"] == "Deployment")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    referenced = [
+        ref["configMapRef"]["name"] for ref in container.get("envFrom", []) if "configMapRef" in ref
+    ]
+    model_map = next(name for name in referenced if "MODEL_VERSION" in config_maps[name])
+    pin = config_maps[model_map]
+    shell(f"kubectl kustomize gitops/apps/estimation-engine/overlays/{env}")
+    print(f"   {env}: Deployment/{deployment['metadata']['name']} -> ConfigMap/{model_map}: "
+          f"MODEL_NAME={pin['MODEL_NAME']} MODEL_VERSION={pin['MODEL_VERSION'] or '(none)'}; image {container['image']}")  # fmt: skip
+    return {"config_map": model_map, **pin}
 
 
-def main() -> int:
-    started = time.perf_counter()
-    banner("1. train, gate against dev's champion, register, open the bump PR")
-    run_job("dev")
-    banner("merge the bump PR (a reviewer would do this)")
-    if not merge_open_bumps("dev"):
-        print("nothing to merge: dev already pins the best model")
-    banner("2. retrain on the same data: the gate must say 'no improvement'")
-    run_job("dev")
-    banner("where things are")
-    print("$ python -m training pins --env dev\n", end="")
-    training(["pins", "--env", "dev"])
-    state = state_dir()
-    print(f"registry and runs: {state / 'mlflow.db'} (artifacts in {state / 'mlartifacts'})")
-    print(f"decision records and plots: {state / 'runs'}/<run id>/")
-    print(f"gitops remote: {state / 'gitops.git'}; pull requests: python -m training prs --all")
-    print(
-        f"MLflow UI: .venv/bin/mlflow ui --backend-store-uri sqlite:///{state / 'mlflow.db'} --host 127.0.0.1"
+def show_planned_container(root: Path, env: str) -> None:
+    """What ``pulumi up --stack env`` would deploy to ACI, from the offline plan over the same files."""
+    shell(f"python -m infra plan --stack {env} --json")
+    completed = subprocess.run(
+        [PYTHON, "-m", "infra", "plan", "--stack", env, "--json", "--gitops-root", str(root)],
+        capture_output=True, text=True, check=True, cwd=project_root(),
+    )  # fmt: skip
+    plan = json.loads(completed.stdout)
+    groups = [r for r in plan["resources"] if r["type"] == "azure-native:containerinstance:ContainerGroup"]
+    if not groups:
+        print(f"   {env}: no container group planned (no model pinned yet)")
+        return
+    container = groups[0]["inputs"]["containers"][0]
+    variables = {v["name"]: v.get("value") for v in container.get("environmentVariables", [])}
+    print(f"   {env} (ACI): ContainerGroup {groups[0]['name']}: MODEL_NAME={variables.get('MODEL_NAME')} "
+          f"MODEL_VERSION={variables.get('MODEL_VERSION')}; image {container['image']}")  # fmt: skip
+
+
+def promote_by_pr(source: str, target: str) -> None:
+    shell(f"python -m training promote --from {source} --to {target}")
+    try:
+        result = promote(build_services(JobSettings.from_environment()), target, source=source)
+    except PromotionError as reason:
+        print(f"   nothing to promote: {reason}")
+        return
+    print(f"   opened #{result.pull_request.number}: {result.pull_request.title}")
+    merge_open(target)
+
+
+def engine_environment(objects: list[dict], port: int) -> dict[str, str]:
+    """The engine's environment as the rendered overlay sets it, with the local-only overrides."""
+    config_maps = {o["metadata"]["name"]: o.get("data", {}) for o in objects if o["kind"] == "ConfigMap"}
+    deployment = next(o for o in objects if o["kind"] == "Deployment")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    environment: dict[str, str] = {}
+    for ref in container.get("envFrom", []):
+        environment.update(config_maps.get(ref.get("configMapRef", {}).get("name"), {}))
+    environment.update({e["name"]: e["value"] for e in container.get("env", []) if "value" in e})
+    overrides = {
+        # The overlay points at the environment's Azure ML workspace; here the registry is the local one.
+        "MLFLOW_TRACKING_URI": default_tracking_uri(),
+        # Loopback only, on a free port; the pod listens on all its addresses instead.
+        "ENGINE_HOST": "127.0.0.1",
+        "ENGINE_PORT": str(port),
+        "ENGINE_MODEL_CACHE_DIR": str(state_dir() / "engine-cache"),
+    }
+    for key, value in overrides.items():
+        if environment.get(key) != value:
+            print(f"   override {key}={value} (overlay: {environment.get(key, 'unset')})")
+    return {**environment, **overrides}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def engine_as_overlay(root: Path, env: str) -> Iterator[str]:
+    """Run ``python -m estimation_engine serve`` with ``env``'s overlay settings; stop it by its PID."""
+    port = free_port()
+    variables = engine_environment(render_objects(root, env), port)
+    shell(
+        f"python -m estimation_engine serve --host 127.0.0.1 --port {port}   # with {env}'s overlay settings"
     )
-    print(f"\ndemo finished in {time.perf_counter() - started:.0f}s")
+    log = (state_dir() / "engine-demo.log").open("w")
+    process = subprocess.Popen(
+        [PYTHON, "-m", "estimation_engine", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env={**os.environ, **variables}, stdout=log, stderr=subprocess.STDOUT, cwd=project_root(),
+    )  # fmt: skip
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+        print(f"   engine (pid {process.pid}) stopped; its log: {state_dir() / 'engine-demo.log'}")
+
+
+def smoke_and_estimate(url: str, expected_version: str) -> None:
+    shell(f"python -m estimation_engine smoke --url {url} --expect-version {expected_version}")
+    smoke = subprocess.run(
+        [PYTHON, "-m", "estimation_engine", "smoke", "--url", url, "--expect-version", expected_version,
+         "--wait", str(ENGINE_START_TIMEOUT)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    print("   " + (smoke.stdout.strip() or smoke.stderr.strip()).replace("\n", "\n   "))
+    if smoke.returncode != 0:
+        sys.exit(
+            f"demo: the smoke test failed (exit {smoke.returncode}); see {state_dir() / 'engine-demo.log'}"
+        )
+    house = {"Gr_Liv_Area": 1656, "Neighborhood": "North_Ames", "Year_Built": 1960, "Lot_Area": 31770,
+             "Total_Bsmt_SF": 1080, "Garage_Cars": 2, "Full_Bath": 1, "Year_Sold": 2010}  # fmt: skip
+    shell(f"curl -s {url}/v1/estimate -H 'content-type: application/json' -d '{{\"properties\": [...]}}'")
+    answer = httpx.post(f"{url}/v1/estimate", json={"properties": [house]}, timeout=10).json()
+    print(f"   {json.dumps(house)}")
+    print(f"   -> {json.dumps(answer)}")
+
+
+def pins_on_remote() -> dict[str, str]:
+    pins = build_services(JobSettings.from_environment()).remote.read_pins()
+    return {env: pins[env].describe() for env in ENVIRONMENTS}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--config", type=Path, default=DEFAULT_CONFIG, help="training config (default: shipped)"
+    )
+    args = parser.parse_args(argv)
+    load_config(args.config)  # refuse a bad config before doing anything
+    started = time.perf_counter()
+    remote = build_services(JobSettings.from_environment()).remote
+
+    banner("1. train, gate against dev's champion, register, open the bump PR, merge it")
+    run_job("dev", args.config)
+    if not merge_open("dev"):
+        print("   nothing to merge: dev already pins the best model")
+
+    banner("2. what the merged pin deploys: Argo CD's render and the dev stack's offline plan")
+    with remote.checkout() as checkout:
+        show_rendered_pin(checkout.path, "dev")
+        show_planned_container(checkout.path, "dev")
+
+    banner("3. promote dev -> qa -> prod by pull request")
+    promote_by_pr("dev", "qa")
+    promote_by_pr("qa", "prod")
+    with remote.checkout() as checkout:
+        prod_pin = show_rendered_pin(checkout.path, "prod")
+
+        banner("4. serve prod's pin on 127.0.0.1 exactly as prod's overlay configures the engine")
+        with engine_as_overlay(checkout.path, "prod") as url:
+            smoke_and_estimate(url, prod_pin["MODEL_VERSION"])
+
+    banner("5. retrain on the same data: the gate must say 'no improvement'")
+    before = pins_on_remote()
+    run_job("dev", args.config)
+    after = pins_on_remote()
+    print(f"   pins unchanged: {before == after}")
+
+    summary(after, time.perf_counter() - started)
     return 0
+
+
+def summary(pins: dict[str, str], seconds: float) -> None:
+    banner("6. summary")
+    for env, pin in pins.items():
+        print(f"   {env:<5} pins {pin}")
+    prs = local_pull_requests().list_all()
+    print(f"   pull requests: {len(prs)} in all, {sum(pr.state == 'merged' for pr in prs)} merged "
+          "(python -m training prs --all)")  # fmt: skip
+    state = state_dir()
+    print(f"   registry and runs: {state / 'mlflow.db'} (artifacts in {state / 'mlartifacts'})")
+    print(f"   decision records and plots: {state / 'runs'}/<run id>/ (decision.json, plots/*.png)")
+    print(f"   gitops remote: {state / 'gitops.git'}")
+    print(
+        f"   MLflow UI: .venv/bin/mlflow ui --backend-store-uri sqlite:///{state / 'mlflow.db'} --host 127.0.0.1"
+    )
+    print("   next, with Azure credentials: pulumi stack select dev && pulumi up --refresh "
+          "(see README, 'Going to Azure')")  # fmt: skip
+    print(f"\ndemo finished in {seconds:.0f}s")
 
 
 if __name__ == "__main__":
