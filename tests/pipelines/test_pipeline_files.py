@@ -1,0 +1,240 @@
+"""The Azure DevOps pipelines under .pipelines/: schema-valid, templates resolving, every command real.
+
+Schema: tests/data/schemas/azure-pipelines/service-schema.json (see its PROVENANCE.md). Azure Pipelines
+reads every YAML scalar as a string, so files are loaded that way (``yaml.BaseLoader``) and the schema's
+few JSON-typed task inputs accept the spellings the service accepts (``true``/``false``, digits).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+
+import jsonschema
+import pytest
+import yaml
+from jsonschema import validators
+
+from tests.pipelines.pipeline_files import (
+    REPO_ROOT,
+    TemplateError,
+    expand,
+    load,
+    pipeline_files,
+    scripts,
+    template_files,
+    template_kind,
+)
+from tests.pipelines.shell_commands import DYNAMIC, check, commands
+
+SCHEMA_FILE = REPO_ROOT / "tests" / "data" / "schemas" / "azure-pipelines" / "service-schema.json"
+ALL_FILES = pipeline_files() + template_files()
+EXPECTED_PIPELINES = {
+    "ci.yml", "prepare-data.yml", "train-evaluate-register.yml", "build-image.yml", "deploy-dev.yml",
+    "delete-dev.yml", "deploy-qa.yml", "deploy-prod.yml",
+}  # fmt: skip
+
+
+def _loose_boolean(checker, value) -> bool:
+    return isinstance(value, bool) or (isinstance(value, str) and value.lower() in ("true", "false"))
+
+
+def _loose_number(checker, value) -> bool:
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int | float) or (
+        isinstance(value, str) and re.fullmatch(r"-?\d+(\.\d+)?", value) is not None
+    )
+
+
+@cache
+def validator_for(definition: str | None) -> jsonschema.protocols.Validator:
+    schema = json.loads(SCHEMA_FILE.read_text())
+    if definition is not None:
+        schema = {"$ref": f"#/definitions/{definition}", "definitions": schema["definitions"]}
+    types = jsonschema.Draft7Validator.TYPE_CHECKER.redefine("boolean", _loose_boolean)
+    types = types.redefine("number", _loose_number).redefine("integer", _loose_number)
+    return validators.extend(jsonschema.Draft7Validator, type_checker=types)(schema)
+
+
+def schema_errors(path) -> list[str]:
+    document = yaml.load(path.read_text(), Loader=yaml.BaseLoader)
+    is_template = path.is_relative_to(REPO_ROOT / ".pipelines" / "templates")
+    validator = validator_for(f"{template_kind(document)}Template" if is_template else None)
+    best = jsonschema.exceptions.best_match(validator.iter_errors(document))
+    return [] if best is None else [f"{list(best.absolute_path)}: {best.message[:300]}"]
+
+
+def commands_of(path) -> list[tuple[str, list[str]]]:
+    """(where, words) of every command a pipeline runs, its templates and scripts included."""
+    found = []
+    for script in scripts(expand(path), path.name):
+        for words in commands(script.text):
+            found.append((script.source, words))
+            if words[0] == "bash" and len(words) > 1 and (REPO_ROOT / words[1]).is_file():
+                found += [(words[1], inner) for inner in commands((REPO_ROOT / words[1]).read_text())]
+    return found
+
+
+def runs(path, *prefix: str) -> bool:
+    return any(words[: len(prefix)] == list(prefix) for _, words in commands_of(path))
+
+
+def test_the_delivery_pipelines_of_the_template_all_exist():
+    assert {path.name for path in pipeline_files()} == EXPECTED_PIPELINES
+
+
+@pytest.mark.parametrize("path", ALL_FILES, ids=lambda p: str(p.relative_to(REPO_ROOT / ".pipelines")))
+def test_every_file_validates_against_the_azure_pipelines_schema(path):
+    assert schema_errors(path) == []
+
+
+def test_the_schema_check_catches_a_misspelt_key_and_a_bad_task_input(tmp_path):
+    bad = tmp_path / "bad.yml"
+    bad.write_text(
+        (REPO_ROOT / ".pipelines" / "ci.yml").read_text().replace("timeoutInMinutes", "timeoutMinutes")
+    )
+    assert schema_errors(bad)
+    bad.write_text(
+        (REPO_ROOT / ".pipelines" / "delete-dev.yml")
+        .read_text()
+        .replace("scriptType: bash", "scriptType: zsh")
+    )
+    assert schema_errors(bad)
+
+
+@pytest.mark.parametrize("path", pipeline_files(), ids=lambda p: p.name)
+def test_every_template_reference_resolves_with_declared_parameters(path):
+    expand(path)  # raises TemplateError naming the file, template and parameter
+
+
+def test_every_template_is_used_by_a_pipeline():
+    used: set = set()
+    for path in pipeline_files():
+        expand(path, used=used)
+    assert {p.relative_to(REPO_ROOT) for p in template_files()} - {
+        p.relative_to(REPO_ROOT) for p in used
+    } == set()
+
+
+def test_a_missing_template_or_an_undeclared_parameter_is_reported(tmp_path, monkeypatch):
+    from tests.pipelines import pipeline_files as module
+
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "t.yml").write_text(
+        "parameters:\n  - name: env\n    type: string\nsteps:\n  - script: echo ${{ parameters.env }}\n"
+    )
+    monkeypatch.setattr(module, "REPO_ROOT", tmp_path)
+    pipeline = tmp_path / "p.yml"
+    pipeline.write_text("steps:\n  - template: templates/nope.yml\n")
+    with pytest.raises(TemplateError, match="does not exist"):
+        expand(pipeline)
+    pipeline.write_text("steps:\n  - template: templates/t.yml\n    parameters: {stack: dev}\n")
+    with pytest.raises(TemplateError, match="no parameter"):
+        expand(pipeline)
+    pipeline.write_text("steps:\n  - template: templates/t.yml\n")
+    with pytest.raises(TemplateError, match="'env' is required"):
+        expand(pipeline)
+    pipeline.write_text("steps:\n  - template: templates/t.yml\n    parameters: {env: qa}\n")
+    assert [s.text for s in scripts(expand(pipeline), "p")] == ["echo qa"]
+
+
+@pytest.mark.parametrize("path", pipeline_files(), ids=lambda p: p.name)
+def test_every_script_step_calls_a_command_that_exists(path):
+    problems = [f"{where}: {problem}" for where, words in commands_of(path) for problem in check(words)]
+    assert problems == []
+
+
+@pytest.mark.parametrize(
+    ("script", "reason"),
+    [
+        ("python -m training deploy --env dev", "no subcommand 'deploy'"),
+        ("python -m training promote --to qa --version 7", "no option --version"),
+        ("python -m training promote --to qa", "one of --from, --model-version is required"),
+        ("python -m training rollback", "required option --env is missing"),
+        ("python -m training submit --env staging", "--env staging: not one of"),
+        ("python -m estimation_engine smoke --expect-version 3", "required option --url is missing"),
+        ("python -m infra destroy", "no subcommand 'destroy'"),
+        ("python -m notours run", "not a command module"),
+        ("make deploy", "no make target 'deploy'"),
+        ("bash .pipelines/scripts/nope.sh", "no script"),
+        ("docker build -f estimation_engine/Containerfile .", "does not exist in the repository"),
+        ("terraform apply", "neither a repository command nor an allowed agent tool"),
+        ('x="$(helm install engine)"', "'helm' is neither"),
+    ],
+)
+def test_the_command_check_rejects_what_would_not_run(script, reason):
+    problems = [str(problem) for words in commands(script) for problem in check(words)]
+    assert any(reason in problem for problem in problems), problems
+
+
+def test_run_time_values_are_not_mistaken_for_literals():
+    (words,) = commands('python -m training promote --to qa --model-version "${{ parameters.model }}"')
+    assert words[-1] == DYNAMIC and check(words) == []
+
+
+# What each pipeline must do, per the delivery process it carries over (see .pipelines/README.md).
+@pytest.mark.parametrize(
+    ("name", "command"),
+    [
+        ("ci.yml", ("make", "lint")),
+        ("ci.yml", ("make", "test")),
+        ("prepare-data.yml", ("python", "-m", "training", "submit")),
+        ("train-evaluate-register.yml", ("python", "-m", "training", "submit")),
+        ("build-image.yml", ("docker", "push")),
+        ("build-image.yml", ("python", "-m", "training", "pin-image", "--env", "dev")),
+        ("deploy-dev.yml", ("pulumi", "up", "--stack", "dev")),
+        ("deploy-dev.yml", ("python", "-m", "estimation_engine", "smoke")),
+        ("delete-dev.yml", ("python", "-m", "infra", "reap")),
+        ("deploy-qa.yml", ("pulumi", "up", "--stack", "qa")),
+        ("deploy-qa.yml", ("python", "-m", "training", "promote", "--to", "qa", "--model-version")),
+        ("deploy-qa.yml", ("python", "-m", "estimation_engine", "smoke")),
+        ("deploy-prod.yml", ("argocd", "app", "wait")),
+        ("deploy-prod.yml", ("python", "-m", "estimation_engine", "smoke")),
+        ("deploy-prod.yml", ("python", "-m", "training", "rollback", "--env", "prod")),
+    ],
+)
+def test_each_pipeline_runs_its_part_of_the_delivery(name, command):
+    assert runs(REPO_ROOT / ".pipelines" / name, *command)
+
+
+def test_the_prepare_pipeline_runs_only_the_prepare_step():
+    (words,) = [
+        w
+        for _, w in commands_of(REPO_ROOT / ".pipelines" / "prepare-data.yml")
+        if w[:4] == ["python", "-m", "training", "submit"]
+    ]
+    assert words[words.index("--steps") + 1] == "prepare"
+
+
+def test_bot_commits_to_gitops_do_not_retrain_and_schedules_do():
+    pipeline = load(REPO_ROOT / ".pipelines" / "train-evaluate-register.yml")
+    assert "gitops" in pipeline["trigger"]["paths"]["exclude"]
+    assert pipeline["schedules"][0]["always"] is True  # new data arrives without a commit
+    hourly = load(REPO_ROOT / ".pipelines" / "delete-dev.yml")["schedules"][0]
+    assert hourly["cron"] == "0 * * * *" and hourly["always"] is True
+
+
+def test_deploys_run_in_approval_environments_and_prod_rolls_back_only_on_failure():
+    for env in ("dev", "qa", "prod"):
+        stages = load(REPO_ROOT / ".pipelines" / f"deploy-{env}.yml")["stages"]
+        environments = [job.get("environment") for stage in stages for job in stage["jobs"]]
+        assert f"price-engine-{env}" in environments
+    rollback = load(REPO_ROOT / ".pipelines" / "deploy-prod.yml")["stages"][1]
+    assert rollback["condition"].startswith("and(failed()")
+
+
+def test_secrets_come_only_from_variable_groups_and_service_connections():
+    secret_name = re.compile(r"TOKEN|PASSPHRASE|PASSWORD|SECRET|_PAT$|_KEY$")
+    for path in ALL_FILES:
+        text = path.read_text()
+        for match in re.finditer(r"^\s*([A-Z_]+):\s*(.+)$", text, flags=re.MULTILINE):
+            name, value = match.groups()
+            if secret_name.search(name):
+                assert re.fullmatch(r"\$\([\w.]+\)", value.strip()), (
+                    f"{path.name}: {name} must be a $(variable)"
+                )
+        document = load(path)
+        groups = [v["group"] for v in document.get("variables", []) if isinstance(v, dict) and "group" in v]
+        assert all(group.startswith("price-engine-") for group in groups), path.name
