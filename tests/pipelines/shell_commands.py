@@ -26,19 +26,9 @@ from tests.pipelines.pipeline_files import REPO_ROOT
 
 # Tools on Microsoft-hosted Ubuntu agents (or installed by templates/steps/install-pulumi.yml), allowed by name.
 AGENT_TOOLS = {
-    "pulumi",
-    "az",
-    "argocd",
-    "docker",
-    "git",
-    "curl",
-    "kubectl",
-    "kubelogin",
-    "jq",
-    "sh",
-    "date",
-    "sleep",
-}
+    "pulumi", "az", "argocd", "docker", "git", "curl", "kubectl", "kubelogin", "jq", "sh", "date", "sleep", "mkdir",
+    "chmod",
+}  # fmt: skip
 SHELL_BUILTINS = {
     "set",
     "export",
