@@ -9,9 +9,10 @@ evaluates the same fitted objects with far fewer calls:
 - categorical transformers (encoders and imputers, which map each value independently) are tabulated at
   load time by running the fitted transformer itself on every known level, a missing value and an unseen
   level; a request then costs one dictionary lookup per value;
-- numeric transformers (imputers, power transforms, derived sums/differences) and linear regressors are
-  the fitted objects themselves, called on numpy blocks (a copy that forgets the column names it was fitted
-  with, so no DataFrame is needed);
+- numeric transformers apply the fitted parameters with the same numpy/scipy calls as their ``transform``
+  minus the input validation (imputers' fill values, derived sums/differences, Yeo-Johnson power
+  transforms and standardisation); any other numeric transformer, and linear regressors, are the fitted
+  objects themselves called on numpy blocks (a copy that forgets the column names it was fitted with);
 - the gradient-boosted trees of a small batch are walked for all trees at once with numpy, following
   scikit-learn's own traversal rules, and their leaf values are summed in iteration order exactly like
   scikit-learn; larger batches go through scikit-learn's own compiled per-tree predictor.
@@ -34,7 +35,13 @@ from sklearn.compose import ColumnTransformer, TransformedTargetRegressor
 from sklearn.ensemble import HistGradientBoostingRegressor, VotingRegressor
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
+from sklearn.preprocessing import (
+    FunctionTransformer,
+    OneHotEncoder,
+    OrdinalEncoder,
+    PowerTransformer,
+    StandardScaler,
+)
 
 from training.artifact import Feature, ModelCard
 
@@ -43,7 +50,7 @@ Predict = Callable[[Columns, int], np.ndarray]
 
 # Up to this many rows the trees are walked all at once with numpy; above it scikit-learn's per-tree
 # compiled predictor is cheaper.
-SMALL_BATCH = 16
+SMALL_BATCH = 32
 _UNSEEN = "\x00unseen level\x00"
 _LOOKUP_TRANSFORMERS = (OrdinalEncoder, OneHotEncoder, SimpleImputer)
 
@@ -145,10 +152,9 @@ def _column_transformer(
             continue
         kinds = {features[column].kind for column in names}
         if kinds == {"categorical"} and _is_lookup(fitted):
-            tables = _tabulate(fitted, names, features)
-            blocks.append(_lookup_block(names, tables))
-            for table in tables:
-                provenance += [np.unique(table.outputs[:, j]) for j in range(table.outputs.shape[1])]
+            tabulated = _tabulate(fitted, names, features)
+            blocks.append(tabulated.block)
+            provenance += tabulated.provenance()
         elif kinds == {"numeric"} and isinstance(fitted, str) and fitted == "passthrough":
             blocks.append(_passthrough_block(names))
             provenance += [None] * len(names)
@@ -183,33 +189,68 @@ def _is_lookup(transformer: object) -> bool:
     return isinstance(transformer, _LOOKUP_TRANSFORMERS)
 
 
-def _tabulate(transformer: object, names: list[str], features: Mapping[str, Feature]) -> list[_Table]:
-    """Run the fitted transformer once on every known level (plus missing and unseen) of each column."""
+@dataclass(frozen=True)
+class _Tabulated:
+    """A categorical transformer as per-column tables: which output columns each input column sets."""
+
+    names: list[str]
+    tables: list[_Table]
+    targets: list[np.ndarray]  # output column indices each input column determines
+    constant: np.ndarray  # output values that depend on no input column (the rest is overwritten)
+
+    def block(self, columns: Columns, rows: int) -> np.ndarray:
+        output = np.tile(self.constant, (rows, 1))
+        for name, table, target in zip(self.names, self.tables, self.targets, strict=True):
+            output[:, target] = table.apply(columns[name])
+        return output
+
+    def provenance(self) -> Provenance:
+        found: Provenance = [np.unique(self.constant[[c]]) for c in range(len(self.constant))]
+        for table, target in zip(self.tables, self.targets, strict=True):
+            for position, column in enumerate(target):
+                found[column] = np.unique(table.outputs[:, position])
+        return found
+
+
+def _tabulate(transformer: object, names: list[str], features: Mapping[str, Feature]) -> _Tabulated:
+    """Run the fitted transformer once over probe rows that vary one column at a time through all its
+    levels (plus missing and unseen), the others held at a base row; read off which output columns each
+    input column determines. An output column moved by two input columns is not tabulable."""
     levels = [_levels(transformer, position, features[name]) for position, name in enumerate(names)]
-    height = max(len(values) for values in levels) + 2
-    probe = pd.DataFrame(
-        {
-            name: pd.Series(
-                values + [np.nan, _UNSEEN] + [values[0] if values else _UNSEEN] * (height - len(values) - 2),
-                dtype=object,
-            )
-            for name, values in zip(names, levels, strict=True)
-        }
-    )
+    base = {name: (values[0] if values else np.nan) for name, values in zip(names, levels, strict=True)}
+    segments, rows = [], [dict(base)]
+    for name, values in zip(names, levels, strict=True):
+        segments.append(len(rows))
+        rows += [{**base, name: value} for value in [*values, np.nan, _UNSEEN]]
+    probe = pd.DataFrame({name: pd.Series([row[name] for row in rows], dtype=object) for name in names})
     try:
         output = np.asarray(transformer.transform(probe))
     except (ValueError, TypeError) as error:  # e.g. handle_unknown="error": unseen levels raise
         raise UnsupportedModelError(f"categorical transformer cannot be tabulated: {error}") from error
-    widths = _output_widths(transformer, len(names))
-    if sum(widths) != output.shape[1] or output.dtype == object:
-        raise UnsupportedModelError("categorical transformer output does not split per column")
-    tables, offset = [], 0
-    for values, width in zip(levels, widths, strict=True):
+    if output.dtype == object or output.ndim != 2:
+        raise UnsupportedModelError("categorical transformer output is not numeric")
+    output = output.astype(np.float64)
+    owner = np.full(output.shape[1], -1)
+    tables, targets = [], []
+    for position, (start, values) in enumerate(zip(segments, levels, strict=True)):
+        segment = output[start : start + len(values) + 2]
+        moved = np.flatnonzero(
+            ((segment != output[0]) & ~(np.isnan(segment) & np.isnan(output[0]))).any(axis=0)
+        )
+        if (owner[moved] >= 0).any():
+            raise UnsupportedModelError("categorical transformer mixes columns")
+        owner[moved] = position
         count = len(values)
-        outputs = np.ascontiguousarray(output[: count + 2, offset : offset + width])
-        tables.append(_Table({v: i for i, v in enumerate(values)}, outputs, missing=count, unseen=count + 1))
-        offset += width
-    return tables
+        tables.append(
+            _Table(
+                {v: i for i, v in enumerate(values)},
+                np.ascontiguousarray(segment[:, moved]),
+                count,
+                count + 1,
+            )
+        )
+        targets.append(moved)
+    return _Tabulated(names, tables, targets, output[0].copy())
 
 
 def _levels(transformer: object, position: int, feature: Feature) -> list[str]:
@@ -217,27 +258,10 @@ def _levels(transformer: object, position: int, feature: Feature) -> list[str]:
     found = dict.fromkeys(feature.categories)
     steps = transformer.steps if isinstance(transformer, Pipeline) else [("", transformer)]
     for _, step in steps:
-        for category in getattr(step, "categories_", [[]] * (position + 1))[position]:
-            if isinstance(category, str):
-                found[category] = None
+        known = getattr(step, "categories_", None)
+        if known is not None and position < len(known):
+            found.update((category, None) for category in known[position] if isinstance(category, str))
     return [level for level in found if level != _UNSEEN]
-
-
-def _output_widths(transformer: object, count: int) -> list[int]:
-    last = transformer.steps[-1][1] if isinstance(transformer, Pipeline) else transformer
-    if isinstance(last, OneHotEncoder):
-        widths = [int(width) for width in getattr(last, "_n_features_outs", [])]
-        if len(widths) != count:
-            raise UnsupportedModelError("one-hot encoder output widths are unknown")
-        return widths
-    return [1] * count
-
-
-def _lookup_block(names: list[str], tables: list[_Table]) -> Callable[[Columns, int], np.ndarray]:
-    def block(columns: Columns, rows: int) -> np.ndarray:
-        return np.hstack([table.apply(columns[name]) for name, table in zip(names, tables, strict=True)])
-
-    return block
 
 
 def _passthrough_block(names: list[str]) -> Callable[[Columns, int], np.ndarray]:
@@ -248,12 +272,92 @@ def _passthrough_block(names: list[str]) -> Callable[[Columns, int], np.ndarray]
 
 
 def _numeric_block(fitted: object, names: list[str]) -> Callable[[Columns, int], np.ndarray]:
-    unnamed = _forget_feature_names(fitted)
+    steps = fitted.steps if isinstance(fitted, Pipeline) else [("", fitted)]
+    transforms = [_numeric_step(step) for _, step in steps if step not in (None, "passthrough")]
 
     def block(columns: Columns, rows: int) -> np.ndarray:
-        return unnamed.transform(np.column_stack([columns[name] for name in names]))
+        values = np.column_stack([columns[name] for name in names])
+        for transform in transforms:
+            values = transform(values)
+        return values
 
     return block
+
+
+def _numeric_step(step: object) -> Callable[[np.ndarray], np.ndarray]:
+    """The arithmetic of a fitted numeric transformer (its ``transform`` minus the input validation)."""
+    if type(step) is SimpleImputer and _plain_imputer(step):
+        statistics = step.statistics_.astype(np.float64)
+        flagged = step.indicator_.features_ if step.add_indicator else None
+
+        def impute(values: np.ndarray) -> np.ndarray:
+            filled = np.where(np.isnan(values), statistics, values)
+            # SimpleImputer._concatenate_indicator: the MissingIndicator's booleans appended.
+            return filled if flagged is None else np.hstack((filled, np.isnan(values[:, flagged])))
+
+        return impute
+    if type(step) is FunctionTransformer:
+        func, kw_args = step.func, step.kw_args or {}
+        return (lambda values: values) if func is None else (lambda values: func(values, **kw_args))
+    if type(step) is PowerTransformer and step.method == "yeo-johnson":
+        lambdas = step.lambdas_
+        scale = _standardize(step._scaler) if step.standardize else (lambda values: values)
+
+        def power(values: np.ndarray) -> np.ndarray:
+            values = values.copy()
+            with np.errstate(invalid="ignore"):
+                for i, lmbda in enumerate(lambdas):
+                    values[:, i] = _yeo_johnson(values[:, i], lmbda)
+            return scale(values)
+
+        return power
+    if type(step) is StandardScaler:
+        return _standardize(step)
+    unnamed = _forget_feature_names(step)
+    return unnamed.transform
+
+
+def _yeo_johnson(x: np.ndarray, lmbda: float) -> np.ndarray:
+    """scipy.stats.yeojohnson(x, lmbda) for a float64 column: the same operations without its dispatch."""
+    eps = np.finfo(np.float64).eps
+    out = np.zeros_like(x, dtype=np.float64)
+    pos = x >= 0
+    if abs(lmbda) < eps:
+        out[pos] = np.log1p(x[pos])
+    else:
+        out[pos] = np.expm1(lmbda * np.log1p(x[pos])) / lmbda
+    if abs(lmbda - 2) > eps:
+        out[~pos] = -np.expm1((2 - lmbda) * np.log1p(-x[~pos])) / (2 - lmbda)
+    else:
+        out[~pos] = -np.log1p(-x[~pos])
+    return out
+
+
+def _plain_imputer(imputer: SimpleImputer) -> bool:
+    """Fills NaN with a finite number per column and drops no column (indicator columns are fine)."""
+    missing = imputer.missing_values
+    return (
+        isinstance(missing, float)
+        and np.isnan(missing)
+        and np.issubdtype(np.asarray(imputer.statistics_).dtype, np.number)
+        and bool(np.isfinite(imputer.statistics_).all())
+    )
+
+
+def _standardize(scaler: StandardScaler) -> Callable[[np.ndarray], np.ndarray]:
+    mean = scaler.mean_ if scaler.with_mean else None
+    scale = scaler.scale_ if scaler.with_std else None
+
+    def standardize(values: np.ndarray) -> np.ndarray:
+        # StandardScaler.transform on a dense float64 array: subtract, then divide, in place.
+        values = values.copy()
+        if mean is not None:
+            values -= mean
+        if scale is not None:
+            values /= scale
+        return values
+
+    return standardize
 
 
 def _forget_feature_names(estimator: object) -> object:
@@ -361,49 +465,52 @@ class _Trees:
         self.left_bitsets = np.concatenate(stacked) if stacked else np.zeros((1, 8), dtype=np.uint32)
         self.bitset_row = np.minimum(self.bitset_row, len(self.left_bitsets) - 1)
         self.any_categorical = bool(self.is_categorical.any())
-        self.depth = int(nodes["depth"].max()) + 1
+        if self.any_categorical:  # each node's row in the known-categories bitsets (its feature's)
+            self.known_row = self.f_idx_map[self.feature].astype(np.int64)
+            self.known_row[~self.is_categorical] = 0
 
     def _walk_all_trees(self, data: np.ndarray) -> np.ndarray:
-        """_predict_one_from_raw_data of scikit-learn, for every (row, tree) pair at once."""
-        rows = np.arange(data.shape[0])[:, None]
-        current = np.broadcast_to(self.roots, (data.shape[0], len(self.roots))).copy()
-        for _ in range(self.depth + 1):
-            leaf = self.is_leaf[current]
-            if leaf.all():
-                break
-            feature = self.feature[current]
-            value = data[rows, feature]
+        """_predict_one_from_raw_data of scikit-learn, for every (row, tree) pair at once.
+
+        One numpy step per tree level moves every pair not yet at a leaf to its child; pairs that reached
+        a leaf drop out, so the work follows the actual path lengths.
+        """
+        count, trees = data.shape[0], len(self.roots)
+        current = np.tile(self.roots, count)
+        row = np.repeat(np.arange(count), trees)
+        active = np.flatnonzero(~self.is_leaf[current])
+        while active.size:
+            node = current[active]
+            value = data[row[active], self.feature[node]]
+            go_left = value <= self.threshold[node]
             missing = np.isnan(value)
-            missing_left = self.missing_left[current]
-            go_left = value <= self.threshold[current]
             if self.any_categorical:
-                go_left = self._categorical_left(current, feature, value, missing, missing_left, go_left)
-            go_left = np.where(missing, missing_left, go_left)
-            current = np.where(leaf, current, np.where(go_left, self.left[current], self.right[current]))
-        leaves = self.value[current]
+                self._categorical_left(node, value, missing, go_left)
+            go_left = np.where(missing, self.missing_left[node], go_left)
+            child = np.where(go_left, self.left[node], self.right[node])
+            current[active] = child
+            active = active[~self.is_leaf[child]]
+        leaves = self.value[current].reshape(count, trees)
         # Summed in iteration order from the baseline, as raw_predictions[:, k] += predict(X) does.
-        start = np.full((data.shape[0], 1), self.model._baseline_prediction.ravel()[0], dtype=np.float64)
+        start = np.full((count, 1), self.model._baseline_prediction.ravel()[0], dtype=np.float64)
         return np.cumsum(np.hstack([start, leaves]), axis=1)[:, -1]
 
-    def _categorical_left(self, current, feature, value, missing, missing_left, go_left) -> np.ndarray:
-        categorical = self.is_categorical[current] & ~missing
-        if not categorical.any():
-            return go_left
-        negative = categorical & (value < 0)
-        code = np.where(categorical & ~negative, value, 0).astype(np.int64).astype(np.uint8).astype(np.int64)
+    def _categorical_left(
+        self, node: np.ndarray, value: np.ndarray, missing: np.ndarray, go_left: np.ndarray
+    ) -> None:
+        """Overwrite ``go_left`` where the split is categorical, as scikit-learn's predictor decides it."""
+        where = np.flatnonzero(self.is_categorical[node] & ~missing)
+        if not where.size:
+            return
+        node, value = node[where], value[where]
+        missing_left = self.missing_left[node]
+        negative = value < 0  # out of range: treated as missing
+        code = np.where(negative, 0, value).astype(np.int64).astype(np.uint8).astype(np.int64)
         word, bit = code >> 5, code & 31
-        in_left = (self.left_bitsets[self.bitset_row[current], word] >> bit) & 1
-        known_row = self.f_idx_map[feature].astype(np.int64)
-        known_row = (
-            np.minimum(known_row, len(self.known_cat_bitsets) - 1)
-            if len(self.known_cat_bitsets)
-            else known_row * 0
-        )
-        known = self.known_cat_bitsets
-        in_known = (known[known_row, word] >> bit) & 1 if len(known) else np.zeros_like(in_left)
-        category_left = np.where(in_left == 1, True, np.where(in_known == 1, False, missing_left))
-        category_left = np.where(negative, missing_left, category_left)
-        return np.where(categorical, category_left, go_left)
+        in_left = (self.left_bitsets[self.bitset_row[node], word] >> bit) & 1
+        in_known = (self.known_cat_bitsets[self.known_row[node], word] >> bit) & 1
+        decided = np.where(in_left == 1, True, np.where(in_known == 1, False, missing_left))
+        go_left[where] = np.where(negative, missing_left, decided)
 
 
 def _indices(selection: object, width: int) -> list[int]:
