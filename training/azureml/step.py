@@ -138,12 +138,13 @@ def _evaluate(args: argparse.Namespace) -> int:
     from training.services import JobSettings, build_services
 
     config = load_config(args.config)
+    ensure_gitops_token()
+    services = build_services(JobSettings.from_environment())
+    # The champion first: if it cannot be read, the gate cannot be trusted and nothing else matters.
+    champion = pipeline.read_champion(args.env, services.remote, services.registry)
     dataset = read_prepared(args.prepared)
     trained = read_training(args.model)
     model = load_model_artifact(args.model / MODEL_FOLDER, trained.sha256)
-    ensure_gitops_token()
-    services = build_services(JobSettings.from_environment())
-    champion = pipeline.read_champion(args.env, services.remote, services.registry)
     tags = {"env": args.env, "step": "evaluate", "challenger_run_id": trained.run_id}
     with tracking.tracked_run(
         services.registry.tracking_uri, config.model_name, f"evaluate-{args.env}", tags
