@@ -62,15 +62,17 @@ class EngineState:
         self.serving: Serving | None = None
         self.started_at = time.monotonic()
         self._thread: threading.Thread | None = None
+        self.evaluation_settled = threading.Event()  # set once the fast path is in use or ruled out
 
     def start_loading(self) -> None:
         self._thread = threading.Thread(target=self._load, name="model-loader", daemon=True)
         self._thread.start()
 
     def wait_loaded(self, timeout: float) -> bool:
+        """Wait until loading ended (ready or failed) and the fast-path check, if any, has settled."""
         if self._thread is not None:
             self._thread.join(timeout)
-        return self.status is not Status.LOADING
+        return self.status is not Status.LOADING and self.evaluation_settled.wait(timeout)
 
     def close(self) -> None:
         if self.serving is not None:
@@ -106,13 +108,15 @@ class EngineState:
             time.monotonic() - self.started_at,
             extra={"event": "model_ready", "model_name": served.name, "model_version": served.version},
         )
+        if self.settings.fast_path:
+            # Verified after readiness: until then the pipeline itself answers, with the same numbers.
+            self._switch_to_fast_path(serving)
+        else:
+            self.evaluation_settled.set()
 
     def _prepare(self, served: ServedModel) -> Serving:
         validator = BatchValidator(served.model.card, self.settings.unknown_categories)
-        compiled = self._compiled(served) if self.settings.fast_path else None
-        scorer = Scorer(
-            served.model, max_rows_per_call=max(self.settings.max_batch_size, 1), compiled=compiled
-        )
+        scorer = Scorer(served.model, max_rows_per_call=max(self.settings.max_batch_size, 1))
         try:
             scorer.estimate_now([warm_up_batch(served.model.card)])  # first call pays lazy initialisation
         except Exception as error:
@@ -121,6 +125,16 @@ class EngineState:
                 LoadFailure.INVALID_ARTIFACT, f"{served.name} v{served.version} fails to estimate: {error!r}"
             ) from error
         return Serving(served, validator, scorer)
+
+    def _switch_to_fast_path(self, serving: Serving) -> None:
+        try:
+            compiled = self._compiled(serving.served)
+            if compiled is not None:
+                serving.scorer.compiled = compiled  # one reference swap, read once per model call
+        except Exception:  # never worse than the pipeline: keep using it
+            log.exception("fast path check crashed: using pipeline.predict")
+        finally:
+            self.evaluation_settled.set()
 
     @staticmethod
     def _compiled(served: ServedModel) -> Predict | None:
@@ -141,6 +155,7 @@ class EngineState:
         return compiled
 
     def _fail(self, error: ModelLoadError) -> None:
+        self.evaluation_settled.set()
         self.failure = error
         self.status = Status.FAILED
         self.metrics.load_failures.labels(error.reason.value).inc()

@@ -71,9 +71,10 @@ class Scorer:
 
     def estimate_now(self, batches: list[ValidatedBatch]) -> Estimates:
         """The estimates of these batches stacked in order, computed on the caller's thread."""
-        if self.compiled is not None:
+        compiled = self.compiled
+        if compiled is not None:
             columns = self.columns(batches)
-            price = np.asarray(self.compiled(columns, sum(b.size for b in batches)), dtype=float)
+            price = np.asarray(compiled(columns, sum(b.size for b in batches)), dtype=float)
             return self.model.bound(price)  # exactly what PriceModel.estimate does with predict's output
         return self.model.estimate(pd.DataFrame(self.columns(batches)))
 
