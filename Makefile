@@ -54,3 +54,7 @@ clean-state:
 
 clean: clean-state
 	rm -rf $(VENV) $(CHECKOV_VENV) *.egg-info .pytest_cache .ruff_cache
+
+bench-engine: $(VENV)/.installed  ## serving benchmark: the engine vs the Azure ML inference server (figures, not a test)
+	$(BIN)/python benchmarks/engine/run.py
+.PHONY: bench-engine
