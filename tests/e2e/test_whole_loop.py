@@ -1,0 +1,162 @@
+"""The whole loop, as a newcomer runs it, in a temporary copy of the repository.
+
+`scripts/demo.py` (what `make demo` runs) goes from data to a served, pinned model; then the test checks
+each step's effect on the real parts it left behind — the bare gitops remote, the SQLite registry, the
+engine over HTTP — and continues the loop with a second model, its promotion to prod, and a rollback.
+Everything runs as subprocesses of the copy's own code (PYTHONPATH points at the copy).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from tests.conftest import AMES, REPO_ROOT, small_config_dict
+from training.git import git
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The repository's tracked files in a fresh git repository, plus a fast training config."""
+    root = tmp_path_factory.mktemp("e2e") / "repo"
+    for relative in git(["ls-files"], cwd=REPO_ROOT).splitlines():
+        source = REPO_ROOT / relative
+        if source.is_file():
+            (root / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, root / relative)
+    import pandas as pd
+
+    pd.read_csv(AMES).sample(n=900, random_state=7).to_csv(root / "e2e-slice.csv", index=False)
+    for seed in (42, 43):
+        (root / f"e2e-{seed}.yaml").write_text(yaml.safe_dump(small_config_dict("e2e-slice.csv", seed=seed)))
+    git(["init", "--quiet", "-b", "main", str(root)])
+    git(["add", "--all"], cwd=root)
+    git(["commit", "--quiet", "-m", "A fresh clone"], cwd=root)
+    return root
+
+
+def run(copy: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    environment = {k: v for k, v in os.environ.items() if k not in ("MLOPS_HOME", "MLFLOW_TRACKING_URI")}
+    completed = subprocess.run(
+        [sys.executable, *args], cwd=copy, env={**environment, "PYTHONPATH": str(copy)},
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    if check and completed.returncode != 0:
+        pytest.fail(
+            f"{' '.join(args)} exited {completed.returncode}:\n{completed.stdout}\n{completed.stderr}"
+        )
+    return completed
+
+
+def remote(copy: Path) -> Path:
+    return copy / ".mlops" / "gitops.git"
+
+
+def pin(copy: Path, env: str) -> dict[str, str]:
+    lines = run(copy, "-m", "training", "pins", "--env", env).stdout.splitlines()
+    return dict(line.split("=", 1) for line in lines)
+
+
+def pin_history(copy: Path, env: str) -> list[str]:
+    """Each first-parent change of the env's model.env on main since the clone, newest first, as diffs."""
+    path = f"gitops/apps/estimation-engine/overlays/{env}/model.env"
+    since_clone = f"{git(['rev-parse', 'HEAD'], cwd=copy)}..main"
+    commits = git(["rev-list", "--first-parent", since_clone, "--", path], cwd=remote(copy)).split()
+    return [git(["diff", f"{commit}^1", commit, "--", path], cwd=remote(copy)) for commit in commits]
+
+
+def changed_lines(chunk: str) -> list[str]:
+    return [line for line in chunk.splitlines() if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+
+
+def merge_open(copy: Path) -> None:
+    listed = run(copy, "-m", "training", "prs").stdout.splitlines()
+    for line in listed:
+        if line.startswith("#"):
+            run(copy, "-m", "training", "merge", line.split()[0].lstrip("#"))
+
+
+@contextmanager
+def serving(copy: Path, env: str) -> Iterator[str]:
+    """The engine with ``env``'s pin on loopback, against the copy's local registry; stopped by PID."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    variables = {**os.environ, **pin(copy, env), "PYTHONPATH": str(copy), "ENGINE_HOST": "127.0.0.1",
+                 "ENGINE_PORT": str(port)}  # fmt: skip
+    for name in ("MLOPS_HOME", "MLFLOW_TRACKING_URI"):
+        variables.pop(name, None)
+    process = subprocess.Popen([sys.executable, "-m", "estimation_engine", "serve"], cwd=copy, env=variables,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def served_version(copy: Path, env: str) -> int:
+    with serving(copy, env) as url:
+        run(copy, "-m", "estimation_engine", "smoke", "--url", url, "--wait", "60")
+        return httpx.get(f"{url}/v1/model", timeout=10).json()["version"]
+
+
+def test_the_demo_loop_then_a_second_model_promoted_and_rolled_back(copy):
+    demo = run(copy, "scripts/demo.py", "--config", "e2e-42.yaml")
+    assert "smoke test passed" in demo.stdout
+    assert "verdict: no improvement" in demo.stdout and "pins unchanged: True" in demo.stdout
+
+    # Every environment pins the first version, and each pin change on main touched exactly one line.
+    assert {env: pin(copy, env)["MODEL_VERSION"] for env in ("dev", "qa", "prod")} == {
+        "dev": "1",
+        "qa": "1",
+        "prod": "1",
+    }
+    for env in ("dev", "qa", "prod"):
+        changes = pin_history(copy, env)
+        assert len(changes) == 1
+        assert changed_lines(changes[0]) == ["-MODEL_VERSION=", "+MODEL_VERSION=1"]
+
+    # The served version is the pinned one.
+    assert served_version(copy, "prod") == 1
+
+    # Retraining the same thing again changes nothing: no new commit on the remote, no new PR.
+    refs = git(["for-each-ref"], cwd=remote(copy))
+    prs = (copy / ".mlops" / "pull-requests.json").read_text()
+    again = run(copy, "-m", "training", "run", "--env", "dev", "--config", "e2e-42.yaml")
+    assert "verdict: no improvement" in again.stdout
+    assert git(["for-each-ref"], cwd=remote(copy)) == refs
+    assert (copy / ".mlops" / "pull-requests.json").read_text() == prs
+
+    # A second model (another split seed) is forced through dev and promoted to prod.
+    run(copy, "-m", "training", "run", "--env", "dev", "--config", "e2e-43.yaml", "--force")
+    merge_open(copy)
+    for source, target in (("dev", "qa"), ("qa", "prod")):
+        run(copy, "-m", "training", "promote", "--from", source, "--to", target)
+        merge_open(copy)
+    assert pin(copy, "prod")["MODEL_VERSION"] == "2"
+    assert changed_lines(pin_history(copy, "prod")[0]) == ["-MODEL_VERSION=1", "+MODEL_VERSION=2"]
+    assert served_version(copy, "prod") == 2
+
+    # Rollback is a PR too; once merged, prod serves the previous version again.
+    run(copy, "-m", "training", "rollback", "--env", "prod")
+    merge_open(copy)
+    assert pin(copy, "prod")["MODEL_VERSION"] == "1"
+    assert served_version(copy, "prod") == 1
