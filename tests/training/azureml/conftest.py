@@ -22,8 +22,14 @@ def empty_mlflow_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def workspace(workspace, empty_mlflow_db):
-    """The shared test workspace, with its registry database copied from the migrated template."""
+def workspace(workspace, empty_mlflow_db, monkeypatch):
+    """The shared test workspace, with its registry database copied from the migrated template.
+
+    ``mlflow.set_tracking_uri`` exports MLFLOW_TRACKING_URI to the process, so an earlier test in the same
+    worker would otherwise leave the steps (which read it, as they do in Azure ML) on its own registry.
+    """
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+        monkeypatch.delenv(name, raising=False)
     target = workspace.state / "mlflow.db"
     if not target.exists():
         shutil.copyfile(empty_mlflow_db, target)
