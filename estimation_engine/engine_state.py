@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from estimation_engine.metrics import EngineMetrics
 from estimation_engine.model_loading import LoadFailure, ModelLoadError, ServedModel, load_pinned_model
@@ -116,9 +117,11 @@ class EngineState:
 
     def _prepare(self, served: ServedModel) -> Serving:
         validator = BatchValidator(served.model.card, self.settings.unknown_categories)
-        scorer = Scorer(served.model, max_rows_per_call=max(self.settings.max_batch_size, 1))
+        threads = self.settings.model_threads
+        scorer = Scorer(served.model, max_rows_per_call=max(self.settings.max_batch_size, 1), threads=threads)
         try:
-            scorer.estimate_now([warm_up_batch(served.model.card)])  # first call pays lazy initialisation
+            with threadpool_limits(limits=threads):
+                scorer.estimate_now([warm_up_batch(served.model.card)])  # first call pays lazy initialisation
         except Exception as error:
             scorer.close()
             raise ModelLoadError(
@@ -128,7 +131,8 @@ class EngineState:
 
     def _switch_to_fast_path(self, serving: Serving) -> None:
         try:
-            compiled = self._compiled(serving.served)
+            with threadpool_limits(limits=self.settings.model_threads):
+                compiled = self._compiled(serving.served)
             if compiled is not None:
                 serving.scorer.compiled = compiled  # one reference swap, read once per model call
         except Exception:  # never worse than the pipeline: keep using it

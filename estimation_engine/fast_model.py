@@ -42,6 +42,7 @@ from sklearn.preprocessing import (
     PowerTransformer,
     StandardScaler,
 )
+from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 
 from training.artifact import Feature, ModelCard
 
@@ -381,12 +382,9 @@ class _Trees:
     """HistGradientBoostingRegressor.predict from the outer transformer's output, without its overheads."""
 
     def __init__(self, model: HistGradientBoostingRegressor, provenance: Provenance) -> None:
-        from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
-
         if model.n_trees_per_iteration_ != 1 or getattr(model, "_in_fit", False):
             raise UnsupportedModelError("boosting with several trees per iteration")
         self.model = model
-        self.n_threads = _openmp_effective_n_threads()
         self.encode = self._internal_encoder(model, provenance)
         self.known_cat_bitsets, self.f_idx_map = model._bin_mapper.make_known_categories_bitsets()
         self._flatten([iteration[0] for iteration in model._predictors])
@@ -401,9 +399,9 @@ class _Trees:
                 shape=(data.shape[0], 1), dtype=self.model._baseline_prediction.dtype, order="F"
             )
             raw_predictions += self.model._baseline_prediction
-            self.model._predict_iterations(
-                data, self.model._predictors, raw_predictions, False, self.n_threads
-            )
+            # As _raw_predict does: the calling thread's OpenMP setting (the scorer limits it).
+            threads = _openmp_effective_n_threads()
+            self.model._predict_iterations(data, self.model._predictors, raw_predictions, False, threads)
             raw = raw_predictions.ravel()
         return self.model._loss.link.inverse(raw)
 

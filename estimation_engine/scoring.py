@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from estimation_engine.validation import ValidatedBatch
 from training.artifact import Estimates, PriceModel
@@ -53,9 +54,11 @@ class Scorer:
         max_rows_per_call: int,
         coalesce: bool = True,
         compiled: Predict | None = None,
+        threads: int = 1,
     ) -> None:
         self.model = model
         self.compiled = compiled
+        self.threads = threads
         self.max_rows_per_call = max_rows_per_call
         self.coalesce = coalesce
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
@@ -94,6 +97,12 @@ class Scorer:
         self._thread.join(timeout=5)
 
     def _run(self) -> None:
+        # OpenMP/BLAS threads of this thread's model calls. One by default: on a busy node a team of
+        # threads waits at a barrier per boosting iteration for whichever thread was descheduled.
+        with threadpool_limits(limits=self.threads):
+            self._serve_jobs()
+
+    def _serve_jobs(self) -> None:
         while True:
             first = self._carry or self._jobs.get()
             self._carry = None

@@ -73,6 +73,7 @@ class EngineSettings(BaseModel):
         UnknownCategoryPolicy.WARN, alias="ENGINE_UNKNOWN_CATEGORIES"
     )
     fast_path: bool = Field(True, alias="ENGINE_FAST_PATH")
+    model_threads: int = Field(1, alias="ENGINE_MODEL_THREADS", ge=1, le=64)
     log_level: str = Field("INFO", alias="ENGINE_LOG_LEVEL")
     shutdown_grace_seconds: int = Field(20, alias="ENGINE_SHUTDOWN_GRACE_SECONDS", ge=0, le=3600)
 

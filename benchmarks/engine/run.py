@@ -154,6 +154,15 @@ def wait_until_ready(server: Server, started: float, ready_path: str, rows: list
     raise RuntimeError(f"{server.name} never became ready:\n{server.log.read_text()[-3000:]}")
 
 
+def ensure_port_free(port: int) -> None:
+    """A server still listening from an earlier run would be measured instead of the new one."""
+    import socket
+
+    with socket.socket() as probe:
+        if probe.connect_ex((HOST, port)) == 0:
+            raise RuntimeError(f"port {port} is already in use: stop the process listening there first")
+
+
 def start_engine(
     tracking: str, version: int, cache: Path, trust: str, rows: list[dict]
 ) -> tuple[Server, float]:
@@ -165,6 +174,7 @@ def start_engine(
         "ENGINE_CACHE_TRUST": trust,
     }
     log = BENCH / f"engine-{trust}.log"
+    ensure_port_free(ENGINE_PORT)
     started = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "estimation_engine", "serve", "--port", str(ENGINE_PORT)],
@@ -174,7 +184,7 @@ def start_engine(
         stderr=subprocess.STDOUT,
     )
     server = Server("engine", process, ENGINE_PORT, "/v1/estimate", "properties", log)
-    return server, wait_until_ready(server, started, "/health/ready", rows)
+    return server, _ready_or_stopped(server, started, "/health/ready", rows)
 
 
 def start_azml(artifact: Path, sha256: str, rows: list[dict]) -> tuple[Server, dict]:
@@ -184,6 +194,7 @@ def start_azml(artifact: Path, sha256: str, rows: list[dict]) -> tuple[Server, d
         "ENGINE_REPO_ROOT": str(REPO),
     }
     log = BENCH / "azmlinfsrv.log"
+    ensure_port_free(AZML_PORT)
     started = time.perf_counter()
     process = subprocess.Popen(
         [
@@ -199,7 +210,15 @@ def start_azml(artifact: Path, sha256: str, rows: list[dict]) -> tuple[Server, d
         stderr=subprocess.STDOUT,
     )
     server = Server("azmlinfsrv", process, AZML_PORT, "/score", "data", log)
-    return server, wait_until_ready(server, started, "/", rows)  # its root answers once init() ran
+    return server, _ready_or_stopped(server, started, "/", rows)  # its root answers once init() ran
+
+
+def _ready_or_stopped(server: Server, started: float, ready_path: str, rows: list[dict]) -> dict[str, float]:
+    try:
+        return wait_until_ready(server, started, ready_path, rows)
+    except BaseException:
+        server.stop()
+        raise
 
 
 def resident_mb(pid: int) -> float:
@@ -266,21 +285,25 @@ def main() -> int:
         server, timing = start_engine(tracking, version, cache, trust, rows)
         cold[label] = timing
         if label != "cached_cache_trusted_again":
-            server.stop()
+            server.stop()  # (the last one is measured below and stopped there)
     print(f"engine cold start (s): {cold}", flush=True)
     time.sleep(2.0)  # let the fast-path check finish before measuring memory and load
     report["engine"] = {"cold_start": cold, "resident_mb_idle": resident_mb(server.process.pid)}
     check_rows = rows[:50]
     engine_prices = server.prices(check_rows)
-    report["engine"].update(measure(server, rows, args.seconds))
-    server.stop()
+    try:
+        report["engine"].update(measure(server, rows, args.seconds))
+    finally:
+        server.stop()
 
     server, timing = start_azml(artifact, sha256, rows)
     report["azmlinfsrv"] = {"cold_start": timing, "resident_mb_idle": resident_mb(server.process.pid)}
     print(f"azmlinfsrv cold start (s): {timing}", flush=True)
     azml_prices = server.prices(check_rows)
-    report["azmlinfsrv"].update(measure(server, rows, args.seconds))
-    server.stop()
+    try:
+        report["azmlinfsrv"].update(measure(server, rows, args.seconds))
+    finally:
+        server.stop()
 
     relative = np.abs(np.asarray(engine_prices) - np.asarray(azml_prices)) / np.asarray(azml_prices)
     report["same_numbers"] = {"rows": len(check_rows), "max_relative_difference": float(relative.max())}
