@@ -7,7 +7,10 @@ touch the repository's own ``.mlops/``.
 
 from __future__ import annotations
 
+import atexit
+import functools
 import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,10 +119,20 @@ def make_project(root: Path) -> Path:
     return root
 
 
+@functools.cache
+def empty_mlflow_db() -> Path:
+    """A migrated, empty MLflow database: creating the schema costs seconds, copying it nothing."""
+    folder = Path(tempfile.mkdtemp(prefix="mlflow-template-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    ModelRegistry(f"sqlite:///{folder / 'mlflow.db'}").client.search_registered_models()
+    return folder / "mlflow.db"
+
+
 def make_workspace(base: Path) -> Workspace:
     root = make_project(base / "project")
     state = base / "state"
     remote = ensure_local_remote(state / "gitops.git", root)
+    shutil.copyfile(empty_mlflow_db(), state / "mlflow.db")
     registry = ModelRegistry(f"sqlite:///{state / 'mlflow.db'}")
     return Workspace(root, state, remote, LocalPullRequests(state / "pull-requests.json", remote), registry)
 

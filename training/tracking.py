@@ -7,6 +7,7 @@ numbers that produced it.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,13 +34,21 @@ class TrackedRun:
 def tracked_run(
     tracking_uri: str, experiment: str, run_name: str, tags: Mapping[str, str]
 ) -> Iterator[TrackedRun]:
-    """An MLflow run in ``experiment``; ended as FAILED if the body raises, FINISHED otherwise."""
+    """An MLflow run in ``experiment``; ended as FAILED if the body raises, FINISHED otherwise.
+
+    MLflow's fluent API keeps the tracking URI in process-wide state (and exports MLFLOW_TRACKING_URI);
+    both are put back afterwards so that nothing read later in the same process sees this run's store.
+    """
     import mlflow
 
+    previous = os.environ.get("MLFLOW_TRACKING_URI")  # set_tracking_uri keeps the two in step
     mlflow.set_tracking_uri(tracking_uri)
-    experiment_id = _experiment_id(mlflow, tracking_uri, experiment)
-    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=dict(tags)) as run:
-        yield TrackedRun(run.info.run_id, run.info.artifact_uri, experiment_id)
+    try:
+        experiment_id = _experiment_id(mlflow, tracking_uri, experiment)
+        with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=dict(tags)) as run:
+            yield TrackedRun(run.info.run_id, run.info.artifact_uri, experiment_id)
+    finally:
+        mlflow.set_tracking_uri(previous)  # None unsets both
 
 
 def _experiment_id(mlflow: Any, tracking_uri: str, name: str) -> str:

@@ -48,7 +48,9 @@ class ApiClient:
             ) from error
         if response.status_code == 203:
             # Azure DevOps answers a rejected PAT with 203 and an HTML sign-in page instead of 401.
-            raise PullRequestError(f"{self.service}: {operation} failed: HTTP 203 sign-in page ({_HINTS[401]})")
+            raise PullRequestError(
+                f"{self.service}: {operation} failed: HTTP 203 sign-in page ({_HINTS[401]})"
+            )
         if response.is_success:
             return response
         raise PullRequestError(f"{self.service}: {operation} failed: {describe_failure(response)}")
