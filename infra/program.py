@@ -65,6 +65,7 @@ def define_stack(
         registry_id=ml.registry.id,
         storage_account_id=ml.storage_account.id,
         workspace_id=ml.workspace.id,
+        key_vault_id=ml.key_vault.id,
     )
     training = TrainingCompute(
         "training",
@@ -92,6 +93,7 @@ def define_stack(
         "trainingComputeName": training.cluster.name,
         "trainingClientId": identities.training.client_id,
         "engineClientId": identities.engine.client_id,
+        "keyVaultUri": ml.key_vault.properties.vault_uri,
     }
     if settings.serving_target == "aci":
         outputs.update(

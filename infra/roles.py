@@ -18,6 +18,7 @@ class BuiltInRole(Enum):
     STORAGE_BLOB_DATA_READER = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"
     STORAGE_FILE_DATA_PRIVILEGED_CONTRIBUTOR = "69566ab7-960f-475b-8e7c-b3118f30c6bd"
     KEY_VAULT_ADMINISTRATOR = "00482a5a-887f-4fb3-b363-3b7fe8e74483"
+    KEY_VAULT_SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
     AZUREML_DATA_SCIENTIST = "f6c7c914-8db3-469d-8ca1-694a8f32e121"
     AKS_RBAC_CLUSTER_ADMIN = "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b"
 
@@ -40,6 +41,7 @@ _DISPLAY_NAMES = {
     BuiltInRole.STORAGE_BLOB_DATA_READER: "Storage Blob Data Reader",
     BuiltInRole.STORAGE_FILE_DATA_PRIVILEGED_CONTRIBUTOR: "Storage File Data Privileged Contributor",
     BuiltInRole.KEY_VAULT_ADMINISTRATOR: "Key Vault Administrator",
+    BuiltInRole.KEY_VAULT_SECRETS_USER: "Key Vault Secrets User",
     BuiltInRole.AZUREML_DATA_SCIENTIST: "AzureML Data Scientist",
     BuiltInRole.AKS_RBAC_CLUSTER_ADMIN: "Azure Kubernetes Service RBAC Cluster Admin",
 }

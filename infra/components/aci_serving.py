@@ -32,6 +32,7 @@ INFRA_OWNED_VARIABLES = (
     "MLFLOW_TRACKING_URI",
     "AZURE_CLIENT_ID",
     "ENGINE_PORT",
+    "ENGINE_HOST",
 )
 
 
@@ -63,6 +64,8 @@ def engine_environment(
             "MLFLOW_TRACKING_URI": wiring.mlflow_tracking_uri,
             "AZURE_CLIENT_ID": wiring.identity_client_id,
             "ENGINE_PORT": str(ENGINE_PORT),
+            # The engine defaults to loopback; in a container group the probes come from outside it.
+            "ENGINE_HOST": "0.0.0.0",
         }
     )
     return [aci.EnvironmentVariableArgs(name=key, value=values[key]) for key in sorted(values)]

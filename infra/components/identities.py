@@ -4,7 +4,8 @@ Two user-assigned identities, each with the narrowest built-in roles that let it
 
 * ``training``: the compute cluster's identity. Reads the training data and writes run outputs (blob data
   contributor), pulls environment images (AcrPull), logs runs and registers models (AzureML Data Scientist
-  on the workspace).
+  on the workspace), and reads the gitops token the bump step opens pull requests with (Key Vault Secrets
+  User on the workspace's key vault).
 * ``engine``: the estimation engine's identity, on ACI directly and on AKS through workload identity.
   Pulls its image (AcrPull), reads registered models through MLflow (AzureML Data Scientist on the
   workspace, blob data *reader* on the storage holding the artifacts). It can write nothing.
@@ -36,6 +37,7 @@ class WorkloadIdentities(pulumi.ComponentResource):
         registry_id: pulumi.Input[str],
         storage_account_id: pulumi.Input[str],
         workspace_id: pulumi.Input[str],
+        key_vault_id: pulumi.Input[str],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(COMPONENT_TYPE, name, None, opts)
@@ -87,6 +89,13 @@ class WorkloadIdentities(pulumi.ComponentResource):
                 self.training,
                 workspace_id,
                 "runs, metrics and model registration",
+            ),
+            grant(
+                "training-key-vault-secrets",
+                BuiltInRole.KEY_VAULT_SECRETS_USER,
+                self.training,
+                key_vault_id,
+                "the gitops token (secret gitops-token) the bump step opens pull requests with",
             ),
         ]
         self.engine_registry_pull = grant(

@@ -107,6 +107,7 @@ def expected_grants(plan: Plan) -> dict[str, tuple[BuiltInRole, str, str]]:
         "training-registry-pull": (BuiltInRole.ACR_PULL, "training-identity", "registry"),
         "training-storage-blob": (BuiltInRole.STORAGE_BLOB_DATA_CONTRIBUTOR, "training-identity", "storage"),
         "training-workspace": (BuiltInRole.AZUREML_DATA_SCIENTIST, "training-identity", "workspace"),
+        "training-key-vault-secrets": (BuiltInRole.KEY_VAULT_SECRETS_USER, "training-identity", "key-vault"),
         "engine-registry-pull": (BuiltInRole.ACR_PULL, "engine-identity", "registry"),
         "engine-workspace": (BuiltInRole.AZUREML_DATA_SCIENTIST, "engine-identity", "workspace"),
         "engine-storage-read": (BuiltInRole.STORAGE_BLOB_DATA_READER, "engine-identity", "storage"),
@@ -247,6 +248,7 @@ def test_container_group_runs_exactly_what_the_overlay_pins(pinned_plans, stack)
     assert variables["MLFLOW_TRACKING_URI"] == plan.outputs["mlflowTrackingUri"]
     assert variables["AZURE_CLIENT_ID"] == plan.outputs["engineClientId"]
     assert variables["ENGINE_PORT"] == "8080"
+    assert variables["ENGINE_HOST"] == "0.0.0.0"  # probes reach the container from outside
     assert variables["ENGINE_LOG_LEVEL"] == ("DEBUG" if stack == "dev" else "INFO")
     assert plan.outputs["servedModel"] == model.describe()
 
