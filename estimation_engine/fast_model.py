@@ -424,12 +424,12 @@ class _Trees:
         height = max(len(values) for values in candidates)
         probe = np.column_stack([np.resize(values, height) for values in candidates])
         mapped = np.asarray(encoder.transform(probe), dtype=np.float64)
-        lookups = [(values, mapped[: len(values), j]) for j, values in enumerate(candidates)]
+        lookups = [_ExactMap(values, mapped[: len(values), j]) for j, values in enumerate(candidates)]
 
         def encode(outer: np.ndarray) -> np.ndarray:
             data = np.empty((outer.shape[0], len(categorical) + len(numerical)), dtype=np.float64)
-            for j, (column, (values, codes)) in enumerate(zip(categorical, lookups, strict=True)):
-                data[:, j] = _map_exact(outer[:, column], values, codes)
+            for j, (column, lookup) in enumerate(zip(categorical, lookups, strict=True)):
+                data[:, j] = lookup.apply(outer[:, column])
             data[:, len(categorical) :] = outer[:, numerical]
             return data
 
@@ -522,17 +522,21 @@ def _indices(selection: object, width: int) -> list[int]:
     raise UnsupportedModelError("internal encoder selects columns by name")
 
 
-def _map_exact(column: np.ndarray, values: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    """codes[i] where column == values[i]; every column value is one of ``values`` by construction."""
-    order = np.argsort(values)
-    sorted_values, sorted_codes = values[order], codes[order]
-    position = np.searchsorted(sorted_values, column)
-    position = np.minimum(position, len(sorted_values) - 1)
-    result = sorted_codes[position]
-    nan_values = np.isnan(sorted_values)
-    if nan_values.any():
-        result = np.where(np.isnan(column), sorted_codes[np.flatnonzero(nan_values)[0]], result)
-    return result
+class _ExactMap:
+    """values[i] -> codes[i] for a column whose every value is one of ``values`` (by construction)."""
+
+    def __init__(self, values: np.ndarray, codes: np.ndarray) -> None:
+        order = np.argsort(values)  # NaN sorts last
+        self.values, self.codes = values[order], codes[order]
+        nan_positions = np.flatnonzero(np.isnan(self.values))
+        self.nan_code = self.codes[nan_positions[0]] if nan_positions.size else None
+        self.last = len(self.values) - 1
+
+    def apply(self, column: np.ndarray) -> np.ndarray:
+        result = self.codes[np.minimum(np.searchsorted(self.values, column), self.last)]
+        if self.nan_code is not None:
+            result = np.where(np.isnan(column), self.nan_code, result)
+        return result
 
 
 def verify(
