@@ -196,3 +196,16 @@ def test_model_path_serves_a_local_folder_without_a_registry(
     empty = tmp_path / "empty"
     empty.mkdir()
     assert ready(engine_factory({"MODEL_PATH": str(empty)})).json()["reason"] == "invalid-artifact"
+
+
+def test_without_a_registry_uri_the_training_pipelines_local_registry_is_used(
+    engine_factory, registered_models: RegisteredModels, monkeypatch
+):
+    """`make demo` then `serve` with dev's model.env: no MLFLOW_TRACKING_URI, the embedded default."""
+    monkeypatch.setenv("MLOPS_HOME", str(registered_models.state_dir))
+    pin = {"MODEL_NAME": registered_models.model_name, "MODEL_VERSION": str(registered_models.versions[1])}
+    engine = engine_factory(pin)
+    described = served_version(engine)
+    assert described["version"] == registered_models.versions[1]
+    assert described["origin"] == f"sqlite:///{registered_models.state_dir / 'mlflow.db'}"
+    assert any((registered_models.state_dir / "engine-cache").rglob("manifest.json"))
