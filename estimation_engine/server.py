@@ -8,19 +8,26 @@ server the same graceful way and the process exits with EXIT_LOAD_FAILED.
 
 from __future__ import annotations
 
+import logging
+
 import uvicorn
 
 from estimation_engine.app import create_app
 from estimation_engine.logs import configure_logging
 from estimation_engine.model_loading import ModelLoadError
-from estimation_engine.settings import EngineSettings, LoadFailurePolicy
+from estimation_engine.settings import EngineSettings, LoadFailurePolicy, unknown_engine_variables
 
 EXIT_LOAD_FAILED = 3
+log = logging.getLogger(__name__)
 
 
 def serve(settings: EngineSettings, host: str | None = None, port: int | None = None) -> int:
     """Serve until stopped; returns the process exit code."""
     configure_logging(settings.log_level)
+    for variable in unknown_engine_variables():
+        log.warning(
+            "%s is not an engine setting and is ignored (see estimation_engine/settings.py)", variable
+        )
     outcome = {"exit_code": 0}
     server: uvicorn.Server | None = None
 

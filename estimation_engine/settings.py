@@ -122,6 +122,13 @@ class EngineSettings(BaseModel):
         return settings
 
 
+def unknown_engine_variables(environ: Mapping[str, str] | None = None) -> list[str]:
+    """ENGINE_* variables that are no setting: most likely typos, which would otherwise be silently ignored."""
+    environ = os.environ if environ is None else environ
+    known = {field.alias for field in EngineSettings.model_fields.values()}
+    return sorted(key for key in environ if key.startswith("ENGINE_") and key not in known)
+
+
 def _pin_problems(raw: Mapping[str, str]) -> list[str]:
     """The pin follows the same rules as the pin file, checked by the one parser of pins."""
     if "MODEL_PATH" in raw:

@@ -12,6 +12,7 @@ from estimation_engine.settings import (
     LoadFailurePolicy,
     SettingsError,
     UnknownCategoryPolicy,
+    unknown_engine_variables,
 )
 
 
@@ -82,3 +83,8 @@ def test_bad_settings_name_every_offending_variable(env, fragments):
         EngineSettings.from_env(env)
     for fragment in fragments:
         assert fragment in str(raised.value)
+
+
+def test_misspelt_engine_variables_are_reported():
+    environ = {"ENGINE_PORT": "8080", "ENGINE_MAX_BATCH": "10", "ENGINE_LOGLEVEL": "debug", "OTHER": "x"}
+    assert unknown_engine_variables(environ) == ["ENGINE_LOGLEVEL", "ENGINE_MAX_BATCH"]
