@@ -147,17 +147,14 @@ def _registered(settings: EngineSettings, uri: str, name: str, version: int) -> 
 
 
 def _download(settings: EngineSettings, uri: str, record: RegisteredVersion, destination: Path) -> Path:
-    from training.registry import ModelRegistry
+    from training.registry import ChecksumMismatchError, ModelRegistry
 
     registry = ModelRegistry(settings.tracking_uri, settings.registry_uri)
     try:
         return registry.download(record, destination)
     except RegistryError as error:
-        reason = (
-            LoadFailure.CHECKSUM_MISMATCH
-            if "checksum mismatch" in str(error)
-            else LoadFailure.REGISTRY_UNREACHABLE
-        )
+        mismatch = isinstance(error, ChecksumMismatchError)
+        reason = LoadFailure.CHECKSUM_MISMATCH if mismatch else LoadFailure.REGISTRY_UNREACHABLE
         raise ModelLoadError(reason, f"{record.name} v{record.version} from {uri}: {error}") from error
     except Exception as error:  # storage back-ends raise their own error types
         raise ModelLoadError(

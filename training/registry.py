@@ -42,6 +42,10 @@ class ModelNotFoundError(RegistryError):
     """The name or version does not exist in the registry."""
 
 
+class ChecksumMismatchError(RegistryError):
+    """The downloaded artifact is not the one registered: never load it."""
+
+
 @dataclass(frozen=True)
 class RegisteredVersion:
     """One immutable model version, as the registry records it."""
@@ -144,7 +148,7 @@ class ModelRegistry:
             )
             actual = artifact_digest(fetched)
             if actual != version.sha256:
-                raise RegistryError(
+                raise ChecksumMismatchError(
                     f"checksum mismatch for {version.name} v{version.version}: "
                     f"registered sha256 {version.sha256}, downloaded {actual}"
                 )
