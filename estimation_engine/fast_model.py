@@ -3,7 +3,7 @@
 Where the time goes in ``pipeline.predict`` for a few rows of the production model (measured, see
 benchmarks/README.md): not in arithmetic but in per-call Python work — column-by-column validation and
 encoding of the DataFrame in every ColumnTransformer and encoder, the gradient boosting model's own
-internal encoder, and a Python loop over 1,500 boosting iterations each entering OpenMP. This module
+internal encoder, and a Python loop over the boosting iterations (400 in the shipped config) each entering OpenMP. This module
 evaluates the same fitted objects with far fewer calls:
 
 - categorical transformers (encoders and imputers, which map each value independently) are tabulated at

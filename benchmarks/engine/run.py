@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/engine/run.py [--seconds 10] [--out FILE]   (or: make bench-engine)
 
 Everything lives under .bench/engine/ (git-ignored): a registry with the model trained by the real training
-code on the shipped config and data (the production model: 1,500 boosting rounds blended with a Huber
+code on the shipped config and data (the production model: the shipped config's boosting rounds blended with a Huber
 regression, on log price), the artifact folder for the Azure ML server, and that server's own virtual
 environment (``azureml-inference-server-http`` pins its own dependencies, so it never goes into .venv).
 Both servers get the same artifact, the same requests and the same load generator (loadgen.py), one after
