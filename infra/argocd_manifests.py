@@ -9,6 +9,7 @@ rest as the gitops author wrote it. It is pure (dicts in, dicts out) so the test
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -35,6 +36,18 @@ class StackSource:
     repository_url: str
     revision: str
     environment: str
+
+
+@dataclass(frozen=True)
+class EngineConnection:
+    """What only ``pulumi up`` knows about the engine's environment: its identity and its registry."""
+
+    client_id: str
+    mlflow_tracking_uri: str
+
+
+ENGINE_NAME = "estimation-engine"
+ENGINE_CONTAINER = "engine"
 
 
 def load_argocd_objects(source: StackSource, root: Path = REPOSITORY_ROOT) -> list[dict[str, Any]]:
@@ -115,3 +128,31 @@ def _element_for(elements: list[Any], environment: str) -> dict[str, Any]:
         if isinstance(element, dict) and element.get("env") == environment:
             return element
     return {"env": environment}
+
+
+def with_engine_wiring(document: dict[str, Any], wiring: EngineConnection) -> dict[str, Any]:
+    """The ApplicationSet with Kustomize patches that give the engine this stack's identity and registry.
+
+    The overlay in git cannot know the workspace's generated name or the identity's client id until the
+    stack exists; Argo CD applies these patches on top of the overlay when it renders, so the pod runs
+    as the federated identity and reads the stack's registry with no value copied by hand.
+    """
+    patched = copy.deepcopy(document)
+    source = patched["spec"]["template"]["spec"]["source"]
+    patches = source.setdefault("kustomize", {}).setdefault("patches", [])
+    annotation = "/metadata/annotations/azure.workload.identity~1client-id"
+    patches.append({
+        "target": {"kind": "ServiceAccount", "name": ENGINE_NAME},
+        "patch": json.dumps([{"op": "add", "path": annotation, "value": wiring.client_id}]),
+    })  # fmt: skip
+    registry = {"name": "MLFLOW_TRACKING_URI", "value": wiring.mlflow_tracking_uri}
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": ENGINE_NAME},
+        "spec": {"template": {"spec": {"containers": [{"name": ENGINE_CONTAINER, "env": [registry]}]}}},
+    }
+    patches.append(
+        {"target": {"kind": "Deployment", "name": ENGINE_NAME}, "patch": yaml.safe_dump(deployment)}
+    )
+    return patched

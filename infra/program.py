@@ -14,7 +14,7 @@ import pulumi
 import pulumi_random
 from pulumi_azure_native import authorization, operationalinsights
 
-from infra.argocd_manifests import StackSource, load_argocd_objects
+from infra.argocd_manifests import EngineConnection, StackSource, load_argocd_objects, with_engine_wiring
 from infra.components.aci_serving import AciServing, EngineWiring
 from infra.components.aks_serving import AksServing
 from infra.components.diagnostics import Diagnostics, DiagnosticTarget
@@ -177,6 +177,10 @@ def _serve_from_aks(
     repository_root: Path,
 ) -> AksServing:
     source = StackSource(settings.repository_url, settings.repository_revision, settings.environment)
+    wiring = pulumi.Output.all(identities.engine.client_id, ml.workspace.ml_flow_tracking_uri).apply(
+        lambda values: EngineConnection(*values)
+    )
+    argocd_objects = [_wired(document, wiring) for document in load_argocd_objects(source, repository_root)]
     return AksServing(
         "serving",
         settings=settings,
@@ -187,5 +191,12 @@ def _serve_from_aks(
         registry_id=ml.registry.id,
         log_analytics_id=ml.log_analytics.id,
         engine_identity=identities.engine,
-        argocd_objects=load_argocd_objects(source, repository_root),
+        argocd_objects=argocd_objects,
     )
+
+
+def _wired(document: dict, wiring: pulumi.Output[EngineConnection]) -> dict:
+    """The ApplicationSet's spec once the identity and workspace exist (other objects unchanged)."""
+    if document["kind"] != "ApplicationSet":
+        return document
+    return {**document, "spec": wiring.apply(lambda values: with_engine_wiring(document, values)["spec"])}
