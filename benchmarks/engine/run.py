@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -77,17 +78,21 @@ def python_env() -> dict[str, str]:
 
 
 def ensure_model() -> tuple[str, int, str]:
-    """(tracking URI, version, sha256) of the production model, trained once by the real training code."""
-    from training.registry import ModelNotFoundError, ModelRegistry
+    """(tracking URI, version, sha256) of the production model, trained by the real training code once
+    per shipped config: a config change (new estimator settings) retrains it from a fresh registry."""
+    from training.config import load_config
+    from training.registry import TAG_CONFIG, ModelNotFoundError, ModelRegistry
 
     tracking = f"sqlite:///{STATE / 'mlflow.db'}"
     registry = ModelRegistry(tracking)
     if (STATE / "mlflow.db").exists():
         try:
             record = registry.get(MODEL_NAME, 1)
-            return tracking, 1, record.sha256 or ""
+            if record.tags.get(TAG_CONFIG) == load_config().as_yaml():
+                return tracking, 1, record.sha256 or ""
         except ModelNotFoundError:
             pass
+        shutil.rmtree(STATE)
     print("training the production model with the shipped config (about a minute)...", flush=True)
     subprocess.run(
         [sys.executable, "-m", "training", "run", "--env", "dev", "--force"],
@@ -101,12 +106,15 @@ def ensure_model() -> tuple[str, int, str]:
 
 
 def ensure_artifact(tracking: str, version: int) -> Path:
+    """The registered artifact as a local folder for the Azure ML server: the same bytes the engine loads."""
+    from training.artifact import artifact_digest
     from training.registry import ModelRegistry
 
+    registry = ModelRegistry(tracking)
+    record = registry.get(MODEL_NAME, version)
     folder = BENCH / f"model-v{version}"
-    if not folder.is_dir():
-        registry = ModelRegistry(tracking)
-        registry.download(registry.get(MODEL_NAME, version), folder)
+    if not folder.is_dir() or artifact_digest(folder) != record.sha256:
+        registry.download(record, folder)
     return folder
 
 
