@@ -116,6 +116,8 @@ def _run(args: argparse.Namespace) -> int:
         print(f"pull request: {outcome.bump.status}: {where}")
         for number in outcome.bump.superseded:
             print(f"pull request: superseded #{number}")
+        for warning in outcome.bump.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
     print(f"decision record: {outcome.decision_path}")
     return 0
 
@@ -156,6 +158,8 @@ def _report_change(result) -> int:
     print(f"pull request: {result.status}: #{pr.number} {pr.title} ({pr.head})\n{pr.url}")
     for number in result.superseded:
         print(f"pull request: superseded #{number}")
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     return 0
 
 

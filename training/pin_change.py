@@ -4,8 +4,10 @@ The rules every pin change follows:
 - one deterministic branch per environment and purpose, so re-running updates the open PR;
 - the change is computed against the pins the caller read; if the remote's default branch has moved
   them since, the change is refused (never overwritten), and the caller re-reads and re-decides;
-- other open pin PRs for the same environment are superseded (closed with a pointer to the new one);
-- if the provider fails after the branch was pushed, the branch is put back: nothing half-done remains.
+- other open pin PRs for the same environment that change the same pin (model or image) are superseded
+  (closed with a pointer to the new one); a model bump and an image pin can be open side by side;
+- if the provider fails to open or update the PR after the branch was pushed, the branch is put back:
+  nothing half-done remains. Failing to close a superseded PR is reported, not undone.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from pathlib import Path
 from typing import Literal
 
 from training.gitops_remote import Checkout, GitopsError, GitopsRemote
+from training.pins import MODEL_PIN_FILE
 from training.pull_requests.base import PullRequest, PullRequestError, PullRequestProvider
 
 BRANCH_PREFIX = "mlops"
+IMAGE_PURPOSE = "image"
 
 # Renders the environment's manifests in a checkout, for the PR's before/after preview.
 Preview = Callable[[Path, str], str]
@@ -48,6 +52,7 @@ class PinChangeResult:
     status: Literal["opened", "updated", "already-pinned"]
     pull_request: PullRequest | None
     superseded: tuple[int, ...] = field(default_factory=tuple)
+    warnings: tuple[str, ...] = field(default_factory=tuple)
 
 
 def branch_name(env: str, purpose: str) -> str:
@@ -67,10 +72,12 @@ def propose(
         checkout.commit_on_branch(change.branch, change.files, change.commit_message)
         checkout.push(change.branch, expected_remote=previous)
         try:
-            return _open_or_update(change, body, remote, provider)
+            pull_request, status = _open_or_update(change, body, remote, provider)
         except (PullRequestError, GitopsError):
             checkout.restore_branch(change.branch, previous)
             raise
+    superseded, warnings = _supersede(change, pull_request, provider)
+    return PinChangeResult(status, pull_request, superseded, warnings)
 
 
 def _refuse_if_moved(change: PinChange, checkout: Checkout) -> None:
@@ -85,19 +92,47 @@ def _refuse_if_moved(change: PinChange, checkout: Checkout) -> None:
 
 def _open_or_update(
     change: PinChange, body: str, remote: GitopsRemote, provider: PullRequestProvider
-) -> PinChangeResult:
+) -> tuple[PullRequest, Literal["opened", "updated"]]:
     existing = provider.find_open(change.branch)
     if existing is not None:
-        pull_request, status = provider.update(existing.number, change.title, body), "updated"
-    else:
-        pull_request = provider.create(change.branch, remote.default_branch, change.title, body)
-        status = "opened"
-    superseded = []
+        return provider.update(existing.number, change.title, body), "updated"
+    return provider.create(change.branch, remote.default_branch, change.title, body), "opened"
+
+
+def _supersede(
+    change: PinChange, pull_request: PullRequest, provider: PullRequestProvider
+) -> tuple[tuple[int, ...], tuple[str, ...]]:
+    """Close the environment's other open PRs that change the same pin; report, never undo, failures."""
+    touched = _pins_in_files(change.files)
+    superseded, warnings = [], []
     for other in provider.list_open():
-        if other.head.startswith(f"{BRANCH_PREFIX}/{change.env}/") and other.head != change.branch:
+        prefix = f"{BRANCH_PREFIX}/{change.env}/"
+        if not other.head.startswith(prefix) or other.head == change.branch:
+            continue
+        if not touched & _pins_of_purpose(other.head.removeprefix(prefix)):
+            continue
+        try:
             provider.close(other.number, f"Superseded by #{pull_request.number} ({pull_request.title}).")
             superseded.append(other.number)
-    return PinChangeResult(status, pull_request, tuple(superseded))
+        except PullRequestError as error:
+            warnings.append(
+                f"could not close #{other.number}, which #{pull_request.number} supersedes: {error}"
+            )
+    return tuple(superseded), tuple(warnings)
+
+
+def _pins_in_files(files: Mapping[str, str]) -> set[str]:
+    return {"model" if path.endswith(MODEL_PIN_FILE) else "image" for path in files}
+
+
+def _pins_of_purpose(purpose: str) -> set[str]:
+    """Which pins an open PR changes, from its branch's purpose (see training.bump and training.promotion):
+    ``image`` pins an image, ``promote-from-*`` may copy both, every other purpose moves the model."""
+    if purpose == IMAGE_PURPOSE:
+        return {"image"}
+    if purpose.startswith("promote-from-"):
+        return {"model", "image"}
+    return {"model"}
 
 
 def _preview_section(change: PinChange, checkout: Checkout, preview: Preview | None) -> str:

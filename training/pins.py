@@ -22,6 +22,8 @@ ENGINE_IMAGE = "estimation-engine"
 
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+# The digest overlays pin before any image was built: "no image yet" for that environment.
+NO_IMAGE_DIGEST = "sha256:" + "0" * 64
 
 
 class PinError(ValueError):
@@ -152,22 +154,39 @@ def replace_image_pin(kustomization_text: str, pin: ImagePin, source: str) -> st
     """Return the kustomization text with the engine's image entry set to ``pin``, all else untouched.
 
     Edits the lines of the entry in place rather than re-dumping the YAML, so comments and key order
-    survive and the PR diff shows only the lines that change.
+    survive and the PR diff shows only the lines that change. Comments inside the entry are kept after
+    its keys. The result is read back: an edit that would not pin exactly ``pin`` is refused.
     """
     parse_image_pin(kustomization_text, source, pin.name)  # refuse files we cannot read
     lines = kustomization_text.splitlines(keepends=True)
     start = _image_entry_start(lines, pin.name, source)
     indent = len(lines[start]) - len(lines[start].lstrip(" -"))
-    end = start + 1
-    while end < len(lines) and _is_entry_continuation(lines[end], indent):
-        end += 1
-    replacement = [lines[start]]
-    replacement.append(" " * indent + f"newName: {pin.new_name}\n")
+    end, comments = _entry_end(lines, start, indent)
+    replacement = [lines[start], " " * indent + f"newName: {pin.new_name}\n"]
     if pin.new_tag is not None:
         replacement.append(" " * indent + f'newTag: "{pin.new_tag}"\n')
     if pin.digest is not None:
         replacement.append(" " * indent + f"digest: {pin.digest}\n")
-    return "".join(lines[:start] + replacement + lines[end:])
+    result = "".join(lines[:start] + replacement + comments + lines[end:])
+    if parse_image_pin(result, source, pin.name) != pin:
+        raise PinError(f"{source}: could not rewrite the '{pin.name}' image entry safely; edit it by hand")
+    return result
+
+
+def _entry_end(lines: list[str], start: int, indent: int) -> tuple[int, list[str]]:
+    """Where the entry's lines end, and the comment lines inside it (blank lines and comments between
+    its keys belong to it; those after its last key do not)."""
+    end, comments, pending = start + 1, [], []
+    for index in range(start + 1, len(lines)):
+        stripped = lines[index].lstrip(" ")
+        if not stripped.strip() or stripped.startswith("#"):
+            pending.append(lines[index])
+            continue
+        if len(lines[index]) - len(stripped) < indent or stripped.startswith("-"):
+            break
+        comments += [line for line in pending if line.strip()]
+        pending, end = [], index + 1
+    return end, comments
 
 
 def _image_entry_start(lines: list[str], image: str, source: str) -> int:
@@ -178,10 +197,3 @@ def _image_entry_start(lines: list[str], image: str, source: str) -> int:
     raise PinError(
         f"{source}: write the image entry as '- name: {image}' on its own line to let tools edit it"
     )
-
-
-def _is_entry_continuation(line: str, indent: int) -> bool:
-    stripped = line.lstrip(" ")
-    if not stripped.strip() or stripped.startswith("#"):
-        return False
-    return len(line) - len(stripped) >= indent and not stripped.startswith("-")

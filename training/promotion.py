@@ -17,6 +17,7 @@ from training.git import git
 from training.gitops_remote import Checkout
 from training.pin_change import PinChange, PinChangeResult, propose
 from training.pins import (
+    NO_IMAGE_DIGEST,
     ImagePin,
     ModelPin,
     image_pin_from_entry,
@@ -132,7 +133,7 @@ def pin_image(
     title = f"Pin engine image {wanted.reference} in {env}"
     body = f"## {title}\n\nWas: `{current.reference}`.\n\nRequested by {_requester()}."
     change = PinChange(
-        env, "image", {path: replace_image_pin(text, wanted, path)}, {path: text}, title, body, title
+        env, IMAGE_PURPOSE, {path: replace_image_pin(text, wanted, path)}, {path: text}, title, body, title
     )
     return propose(change, services.remote, services.provider, services.preview)
 
@@ -155,7 +156,7 @@ def _image(checkout: Checkout, env: str) -> tuple[ImagePin, str]:
 
 def _promoted_image(target: ImagePin, source: ImagePin) -> ImagePin:
     """The target keeps its own registry; it takes the source's digest (images are promoted by digest)."""
-    if source.digest is None or source.digest == "sha256:" + "0" * 64:
+    if source.digest is None or source.digest == NO_IMAGE_DIGEST:
         return target
     return replace(target, digest=source.digest, new_tag=None)
 

@@ -102,3 +102,39 @@ def test_merging_a_pr_whose_pin_conflicts_with_main_is_refused(workspace):
         workspace.prs.merge(opened.number)
     assert workspace.pin("dev") == ModelPin("ames-price", 7)
     assert workspace.prs.get(opened.number).state == "open"
+
+
+def image_change(digest: str) -> PinChange:
+    path = "gitops/apps/estimation-engine/overlays/dev/kustomization.yaml"
+    return PinChange("dev", "image", {path: f"# digest {digest}\n"}, {}, "Pin image", "body", "Pin image")
+
+
+def test_a_model_bump_and_an_image_pin_stay_open_side_by_side(workspace):
+    image = propose(image_change("a"), workspace.remote, workspace.prs).pull_request
+    bump = propose(change(1), workspace.remote, workspace.prs)
+    assert bump.superseded == ()
+    assert workspace.prs.get(image.number).state == "open"
+    newer_image = propose(image_change("b"), workspace.remote, workspace.prs)
+    assert newer_image.status == "updated" and workspace.prs.get(bump.pull_request.number).state == "open"
+
+
+class ClosingFails(FailingProvider):
+    """Opens PRs fine; refuses to close the superseded one, as a 403 on that PR would."""
+
+    def create(self, *args):
+        return self.inner.create(*args)
+
+    def update(self, *args):
+        return self.inner.update(*args)
+
+    def close(self, *args):
+        raise PullRequestError("GitHub: close pull request #1 failed: HTTP 403")
+
+
+def test_failing_to_close_a_superseded_pr_keeps_the_new_one_and_warns(workspace):
+    older = propose(change(1, purpose="pin-ames-price-v1"), workspace.remote, workspace.prs).pull_request
+    result = propose(change(2), workspace.remote, ClosingFails(workspace.prs))
+    assert result.status == "opened" and result.superseded == ()
+    assert result.warnings and f"could not close #{older.number}" in result.warnings[0]
+    assert workspace.remote.branch_head("mlops/dev/bump-ames-price") is not None
+    assert workspace.prs.get(result.pull_request.number).state == "open"

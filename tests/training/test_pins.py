@@ -72,3 +72,18 @@ def test_image_pin_with_a_bad_digest_is_refused():
     text = KUSTOMIZATION.replace('newTag: "0.1.0"', "digest: sha256:abc")
     with pytest.raises(PinError, match=r"digest 'sha256:abc'"):
         parse_image_pin(text, "k.yaml")
+
+
+def test_a_comment_inside_the_image_entry_does_not_keep_the_old_pin():
+    text = KUSTOMIZATION.replace(
+        '    newTag: "0.1.0"\n', '    # the build pipeline writes this\n    newTag: "0.1.0"\n'
+    )
+    digest = "sha256:" + "b" * 64
+    updated = replace_image_pin(
+        text, ImagePin("estimation-engine", "crdev.azurecr.io/estimation-engine", digest=digest), "k"
+    )
+    assert parse_image_pin(updated, "k") == ImagePin(
+        "estimation-engine", "crdev.azurecr.io/estimation-engine", digest=digest
+    )
+    assert "# the build pipeline writes this" in updated and 'newTag: "0.1.0"' not in updated
+    assert parse_image_pin(updated, "k", "other").new_tag == "1"
