@@ -15,7 +15,7 @@ from dataclasses import replace
 
 from training.git import git
 from training.gitops_remote import Checkout
-from training.pin_change import PinChange, PinChangeResult, propose
+from training.pin_change import IMAGE_PURPOSE, PinChange, PinChangeResult, propose
 from training.pins import (
     NO_IMAGE_DIGEST,
     ImagePin,
