@@ -582,9 +582,24 @@ def probe_columns(card: ModelCard, pipeline: object, rows: int, seed: int) -> di
             picked = np.array([levels[i] for i in generator.integers(0, len(levels), rows)], dtype=object)
             draw = generator.random(rows)
             picked[draw < 0.1] = np.nan
-            picked[(draw >= 0.1) & (draw < 0.15)] = "level never seen in training"
+            picked[(draw >= 0.1) & (draw < 0.15)] = UNSEEN_LEVEL
+            _plant_each_kind(picked, levels[0], generator)
             columns[feature.name] = picked
     return columns
+
+
+UNSEEN_LEVEL = "level never seen in training"
+
+
+def _plant_each_kind(picked: np.ndarray, known: str, generator: np.random.Generator) -> None:
+    """Put a known level, a missing value and an unseen level at distinct random rows.
+
+    Random draws alone leave some columns of a short probe without an unseen (5 %) or missing (10 %)
+    level, and then the compiled category lookups for that column are never checked against the pipeline.
+    """
+    kinds = (known, np.nan, UNSEEN_LEVEL)[: len(picked)]
+    for row, value in zip(generator.choice(len(picked), size=len(kinds), replace=False), kinds, strict=True):
+        picked[row] = value
 
 
 def _imputer_medians(estimator: object) -> dict[str, float]:

@@ -58,12 +58,29 @@ def test_verify_accepts_the_training_codes_model_and_catches_a_difference(refere
     assert "differ" in verify(off_by_a_hair, model.pipeline, model.card, pd.DataFrame)
 
 
-def test_probe_rows_cover_missing_and_unseen_levels(reference_models):
+def level_kinds(values: np.ndarray, categories: tuple[str, ...]) -> set[str]:
+    """Which kinds of value a categorical column holds: "known" levels, "unseen" levels, "missing"."""
+    kinds = set()
+    for value in values:
+        if not isinstance(value, str):
+            kinds.add("missing")
+        else:
+            kinds.add("known" if value in categories else "unseen")
+    return kinds
+
+
+def test_level_kinds_tells_known_from_unseen_and_missing():
+    assert level_kinds(np.array(["a", "b"], dtype=object), ("a", "b")) == {"known"}
+    assert level_kinds(np.array(["a", "zz", np.nan], dtype=object), ("a",)) == {"known", "unseen", "missing"}
+
+
+def test_probe_rows_cover_known_missing_and_unseen_levels_of_every_categorical(reference_models):
     model = next(iter(reference_models.values()))
     columns = probe_columns(model.card, model.pipeline, rows=48, seed=0)
-    neighborhood = columns["Neighborhood"]
-    assert any(value != value for value in neighborhood if isinstance(value, float))  # NaN
-    assert any(isinstance(v, str) and v not in model.card.features[0].categories for v in neighborhood)
+    categorical = {f.name: f.categories for f in model.card.features if f.kind != "numeric"}
+    assert "Neighborhood" in categorical
+    for name, categories in categorical.items():
+        assert level_kinds(columns[name], categories) == {"known", "unseen", "missing"}, name
     assert np.isnan(columns["Lot_Area"]).any() and np.nanmedian(columns["Lot_Area"]) > 1000
 
 
