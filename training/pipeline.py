@@ -261,7 +261,7 @@ def run(
         champion = read_champion(env, services.remote, services.registry)
         progress.report(f"   champion: {champion.pin.describe()}")
     code_version = head_commit(project_root()) or "unknown"
-    split = split_rows(len(dataset), config.split)
+    split = split_rows(dataset, config.split)
     with tracking.tracked_run(
         services.registry.tracking_uri,
         config.model_name,

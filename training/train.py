@@ -24,13 +24,24 @@ class Split:
     test: np.ndarray
 
 
-def split_rows(count: int, config: SplitConfig) -> Split:
-    """A seeded shuffle cut into train / calibration / test; the same seed gives the same parts."""
-    order = np.random.default_rng(config.seed).permutation(count)
-    n_test = round(count * config.test_fraction)
-    n_calibration = round(count * config.calibration_fraction)
-    test, calibration = np.sort(order[:n_test]), np.sort(order[n_test : n_test + n_calibration])
-    return Split(train=np.sort(order[n_test + n_calibration :]), calibration=calibration, test=test)
+def split_rows(dataset: Dataset, config: SplitConfig) -> Split:
+    """Cut the rows into train / calibration / test by a seeded hash of each row's content.
+
+    A row's part depends on its values and the seed, not on its position or on the other rows: when the
+    data grows or changes, the rows the champion was tested on are still test rows, so the challenger is
+    never compared with a champion scored on rows it was trained on. Same data and seed, same parts.
+    """
+    key = hashlib.sha256(f"split-{config.seed}".encode()).hexdigest()[:16]
+    rows = dataset.features.assign(__target__=dataset.target.to_numpy())
+    hashes = pd.util.hash_pandas_object(rows, index=False, hash_key=key).to_numpy(dtype=np.uint64)
+    uniform = hashes / float(2**64)
+    test_cut, calibration_cut = config.test_fraction, config.test_fraction + config.calibration_fraction
+    positions = np.arange(len(uniform))
+    return Split(
+        train=positions[uniform >= calibration_cut],
+        calibration=positions[(uniform >= test_cut) & (uniform < calibration_cut)],
+        test=positions[uniform < test_cut],
+    )
 
 
 def lineage_key(dataset: Dataset, config: TrainingConfig, code_version: str) -> str:

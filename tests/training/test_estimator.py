@@ -18,7 +18,7 @@ def model(tmp_path_factory, ames):
 
     config = load_config(write_small_config(tmp_path_factory.mktemp("estimator"), ames))
     dataset = load_dataset(config)
-    return fit(config, dataset, split_rows(len(dataset), config.split), "test"), dataset
+    return fit(config, dataset, split_rows(dataset, config.split), "test"), dataset
 
 
 def test_each_blended_member_gives_a_sane_price_for_a_request_with_only_required_features(model):
@@ -33,7 +33,7 @@ def test_each_blended_member_gives_a_sane_price_for_a_request_with_only_required
 
 def test_the_same_seed_trains_the_same_model(model, small_config):
     fitted, dataset = model
-    again = fit(small_config, dataset, split_rows(len(dataset), small_config.split), "test")
+    again = fit(small_config, dataset, split_rows(dataset, small_config.split), "test")
     rows = fitted.frame(dataset.features.head(20).to_dict("records"))
     assert np.array_equal(fitted.estimate(rows).price, again.estimate(rows).price)
 

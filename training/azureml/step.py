@@ -116,7 +116,7 @@ def _train(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     dataset = read_prepared(args.prepared)
     code_version = args.code_version or head_commit(project_root()) or "unknown"
-    split = split_rows(len(dataset), config.split)
+    split = split_rows(dataset, config.split)
     registry = _registry()
     tags = {"env": args.env, "git_commit": code_version, "step": "train"}
     with tracking.tracked_run(registry.tracking_uri, config.model_name, f"train-{args.env}", tags) as run:
