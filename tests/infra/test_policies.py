@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import runpy
+import shutil
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -13,6 +15,7 @@ from infra.policies.rules import RULES, check_resource, plain_secrets_in_config
 from infra.stack_config import load_stack_config
 from training.pins import ENVIRONMENTS
 
+REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 TAGS = {"environment": "prod", "project": "p", "owner": "o", "managed-by": "pulumi"}
 
 # rule name -> (type token, compliant inputs, a change that breaks it)
@@ -112,12 +115,10 @@ def test_rule_passes_a_compliant_resource_and_fails_a_broken_one(rule):
 
 
 def test_rules_only_look_at_their_resource_types():
-    assert (
-        check_resource("azure-native:storage:StorageAccount", {"tags": TAGS, "adminUserEnabled": True}) != {}
-    )
-    assert "registry-admin-user-off" not in check_resource(
-        "azure-native:storage:StorageAccount", {"adminUserEnabled": True}
-    )
+    admin_on = {"tags": TAGS, "adminUserEnabled": True}
+    assert "registry-admin-user-off" in check_resource("azure-native:containerregistry:Registry", admin_on)
+    storage = {**admin_on, **CASES["storage-secure-transport"][1]}
+    assert check_resource("azure-native:storage:StorageAccount", storage) == {}
 
 
 def test_untaggable_and_non_azure_resources_need_no_tags():
@@ -157,7 +158,7 @@ def test_the_crossguard_pack_runs_the_same_rules(monkeypatch):
 
     packs = []
     monkeypatch.setattr(pulumi_policy, "PolicyPack", lambda **kwargs: packs.append(kwargs))
-    runpy.run_path(str(Path(__file__).resolve().parents[2] / "infra/policies/__main__.py"))
+    runpy.run_path(str(REPOSITORY_ROOT / "infra/policies/__main__.py"))
     (pack,) = packs
     assert pack["enforcement_level"] == pulumi_policy.EnforcementLevel.MANDATORY
     policies = {policy.name: policy for policy in pack["policies"]}
@@ -175,3 +176,27 @@ def test_the_crossguard_pack_runs_the_same_rules(monkeypatch):
         SimpleNamespace(), lambda message, urn=None: reported.append(message)
     )
     assert reported == []
+
+
+def test_the_crossguard_config_policy_reports_a_plain_password_in_a_stack_file(monkeypatch, tmp_path):
+    """The pack reads the stack files beside it, so a copy of it in a scratch repository reads those."""
+    import pulumi_policy
+
+    packs = []
+    monkeypatch.setattr(pulumi_policy, "PolicyPack", lambda **kwargs: packs.append(kwargs))
+    monkeypatch.setattr(sys, "path", [*sys.path])  # the pack puts its repository on sys.path
+    shutil.copy(REPOSITORY_ROOT / "Pulumi.yaml", tmp_path)
+    shutil.copytree(REPOSITORY_ROOT / "environments", tmp_path / "environments")
+    pack_file = tmp_path / "infra/policies/__main__.py"
+    pack_file.parent.mkdir(parents=True)
+    shutil.copy(REPOSITORY_ROOT / "infra/policies/__main__.py", pack_file)
+    with (tmp_path / "environments/Pulumi.qa.yaml").open("a", encoding="utf-8") as stack_file:
+        stack_file.write("  property-price-platform:databasePassword: hunter2\n")
+    runpy.run_path(str(pack_file))
+    (config_policy,) = [p for p in packs[0]["policies"] if p.name == "no-plain-secrets-in-config"]
+    reported = []
+    config_policy.validate(SimpleNamespace(), lambda message, urn=None: reported.append(message))
+    assert reported == [
+        "environments/Pulumi.qa.yaml: property-price-platform:databasePassword looks like a secret "
+        "but is stored in plain text; use `pulumi config set --secret`"
+    ]
