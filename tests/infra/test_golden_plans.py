@@ -40,7 +40,7 @@ def test_plan_matches_the_golden_file(pinned_plans, stack):
     )
 
 
-def test_the_documented_cli_command_writes_the_golden_file(capsys):
+def test_the_cli_plan_command_prints_what_the_golden_file_holds(capsys):
     code = main(
         ["plan", "--stack", "qa", "--json", "--now", "2025-01-01T12:00:00Z", "--gitops-root", str(FIXTURES)]
     )
