@@ -15,6 +15,7 @@ from training.config import DEFAULT_CONFIG, ConfigError, load_config
 from training.conformal import CalibrationError
 from training.dataset import DataError
 from training.estimator import EstimatorConfigError
+from training.git import GitError
 from training.gitops_remote import GitopsError
 from training.pins import ENVIRONMENTS, PinError
 from training.pull_requests.base import PullRequestError
@@ -23,7 +24,7 @@ from training.registry import RegistryError
 # Errors that mean "fix your input or environment", reported in one line without a traceback.
 USER_ERRORS = (
     ConfigError, DataError, EstimatorConfigError, CalibrationError, PinError, GitopsError, PullRequestError,
-    RegistryError,
+    RegistryError, GitError,
 )  # fmt: skip
 
 

@@ -57,7 +57,10 @@ class GitopsRemote:
 
     def branch_head(self, branch: str) -> str | None:
         """The commit a branch points at on the remote, or None if it does not exist."""
-        output = git(["ls-remote", "--heads", self.url, f"refs/heads/{branch}"], env=self.auth_env)
+        try:
+            output = git(["ls-remote", "--heads", self.url, f"refs/heads/{branch}"], env=self.auth_env)
+        except GitError as error:
+            raise GitopsError(f"cannot reach the gitops remote {self.url}: {error}") from error
         return output.split()[0] if output else None
 
 
@@ -128,6 +131,9 @@ def ensure_local_remote(bare: Path, project_root: Path) -> GitopsRemote:
         try:
             _seed(staging / "gitops.git", project_root)
             (staging / "gitops.git").rename(bare)
+        except OSError:
+            if not (bare / "HEAD").is_file():  # else another process seeded it first: use theirs
+                raise
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return GitopsRemote(url=str(bare))

@@ -282,13 +282,22 @@ def run(
                 sha256 = save_artifact(challenger, dataset, Path(staging) / "model")
                 log_artifact(Path(staging) / "model")
     registered = bumped = None
-    if evaluation.verdict.register and sha256 is not None:
-        with progress.step("register"):
-            registered = register(config, challenger.card, sha256, tracked, code_version, services.registry)
-            progress.report(f"   registered {registered.name} v{registered.version}")
-        with progress.step(f"open the bump pull request for {env}"):
-            link = run_link(services.registry.tracking_uri, tracked.experiment_id)
-            bumped = bump(env, registered, evaluation, champion.pin, champion.pin_text, services, link)
+    try:
+        if evaluation.verdict.register and sha256 is not None:
+            with progress.step("register"):
+                registered = register(
+                    config, challenger.card, sha256, tracked, code_version, services.registry
+                )
+                progress.report(f"   registered {registered.name} v{registered.version}")
+            with progress.step(f"open the bump pull request for {env}"):
+                link = run_link(services.registry.tracking_uri, tracked.experiment_id)
+                bumped = bump(env, registered, evaluation, champion.pin, champion.pin_text, services, link)
+    except Exception as error:
+        # The decision stands even if acting on it failed: record both, then let the caller report.
+        failed = decision_record(config, env, dataset.fingerprint, evaluation, tracked.run_id, registered,
+                                 bumped, error=f"{type(error).__name__}: {error}")  # fmt: skip
+        write_decision(folder, failed)
+        raise
     record = decision_record(config, env, dataset.fingerprint, evaluation, tracked.run_id, registered, bumped)
     return RunOutcome(
         tracked.run_id,
@@ -305,8 +314,9 @@ def run(
 def decision_record(
     config: TrainingConfig, env: str, data_fingerprint: str, evaluation: Evaluation, run_id: str,
     registered: RegisteredVersion | None = None, bumped: PinChangeResult | None = None,
+    error: str | None = None,
 ) -> dict:  # fmt: skip
-    """The decision record: why this run did or did not change anything."""
+    """The decision record: why this run did or did not change anything (and what failed, if anything)."""
     return {
         "time": datetime.now(UTC).isoformat(timespec="seconds"),
         "run_id": run_id,
@@ -319,6 +329,7 @@ def decision_record(
         "champion_metrics": evaluation.champion_metrics,
         "registered_version": registered.version if registered else None,
         "pull_request": _pr_summary(bumped),
+        "error": error,
     }
 
 

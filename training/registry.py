@@ -119,10 +119,15 @@ class ModelRegistry:
         for key, value in ((TAG_RUN_ID, run_id), (TAG_LINEAGE, tags.get(TAG_LINEAGE))):
             if value and (existing := self.find(name, key, value)):
                 return existing
-        self._ensure_registered_model(name)
-        created = self.client.create_model_version(
-            name, source, run_id=run_id, tags={**tags, TAG_RUN_ID: run_id}, await_creation_for=60
-        )
+        try:
+            self._ensure_registered_model(name)
+            created = self.client.create_model_version(
+                name, source, run_id=run_id, tags={**tags, TAG_RUN_ID: run_id}, await_creation_for=60
+            )
+        except Exception as error:  # permissions, network and store errors come in many types
+            raise RegistryError(
+                f"registry {self.registry_uri} refused to register {name}: {error}"
+            ) from error
         return _record(created)
 
     def download(self, version: RegisteredVersion, destination: Path) -> Path:
@@ -141,11 +146,7 @@ class ModelRegistry:
         destination.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".download-", dir=destination.parent))
         try:
-            fetched = Path(
-                mlflow.artifacts.download_artifacts(
-                    artifact_uri=version.source, dst_path=str(staging), tracking_uri=self.tracking_uri
-                )
-            )
+            fetched = self._fetch(version, staging, mlflow.artifacts.download_artifacts)
             actual = artifact_digest(fetched)
             if actual != version.sha256:
                 raise ChecksumMismatchError(
@@ -158,6 +159,16 @@ class ModelRegistry:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return destination
+
+    def _fetch(self, version: RegisteredVersion, staging: Path, download: Any) -> Path:
+        try:
+            return Path(
+                download(artifact_uri=version.source, dst_path=str(staging), tracking_uri=self.tracking_uri)
+            )
+        except Exception as error:  # each artifact store raises its own error types
+            raise RegistryError(
+                f"cannot download {version.name} v{version.version} from {version.source}: {error}"
+            ) from error
 
     def _ensure_registered_model(self, name: str) -> None:
         from mlflow.exceptions import MlflowException
@@ -181,8 +192,8 @@ def _record(found: Any) -> RegisteredVersion:
 
 
 def _is_not_found(error: Exception) -> bool:
-    code = getattr(error, "error_code", "")
-    return code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND") or "not found" in str(error).lower()
+    """The registry answered "no such model or version" (not: "no such endpoint", a wrong URI)."""
+    return getattr(error, "error_code", "") == "RESOURCE_DOES_NOT_EXIST"
 
 
 def _quote(value: str) -> str:

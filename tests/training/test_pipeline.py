@@ -141,3 +141,32 @@ def test_the_shipped_config_is_what_the_tests_shrink(small_config):
     shipped = load_config()
     assert small_config.gate == shipped.gate
     assert [e.kind for e in small_config.model.estimators] == [e.kind for e in shipped.model.estimators]
+
+
+def test_a_failed_bump_still_leaves_a_decision_record_naming_the_failure(workspace, small_config):
+    from training.pull_requests.base import PullRequestError
+
+    class Refusing:
+        name = "refusing"
+
+        def find_open(self, head):
+            return None
+
+        def list_open(self):
+            return []
+
+        def create(self, *args):
+            raise PullRequestError("GitHub: open a pull request failed: HTTP 403: Resource not accessible")
+
+    services = workspace.services()
+    services = services.__class__(services.registry, services.remote, Refusing(), None)
+    with pytest.raises(PullRequestError, match="HTTP 403"):
+        run(small_config, "dev", services, progress=QUIET)
+    [decision] = list((workspace.state / "runs").glob("*/decision.json"))
+    record = json.loads(decision.read_text())
+    assert record["registered_version"] == 1 and record["pull_request"] is None
+    assert record["error"].startswith("PullRequestError: GitHub: open a pull request failed: HTTP 403")
+    assert workspace.remote.branch_head("mlops/dev/bump-ames-price") is None  # nothing half-pushed
+    # Once the provider works again, a rerun reuses the registered version and opens the PR.
+    retry = run(small_config, "dev", workspace.services(), progress=QUIET)
+    assert retry.registered.version == 1 and retry.bump.status == "opened"
