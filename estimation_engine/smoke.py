@@ -52,10 +52,19 @@ def expected_from_env(name: str | None, version: int | None) -> tuple[str | None
 
 
 def run_smoke(
-    url: str, name: str | None, version: int | None, wait_seconds: float, price_range: tuple[float, float]
+    url: str,
+    name: str | None,
+    version: int | None,
+    wait_seconds: float,
+    price_range: tuple[float, float],
+    transport: httpx.BaseTransport | None = None,
 ) -> Iterator[str]:
-    """Run the checks in order, yielding a line per passed check."""
-    with httpx.Client(base_url=url.rstrip("/"), timeout=10.0) as client:
+    """Run the checks in order, yielding a line per passed check.
+
+    Whatever the engine (or a proxy in front of it) does, a dropped connection, a body that is not JSON,
+    an answer of the wrong shape, ends as a SmokeTestError naming the request, never as a traceback.
+    """
+    with httpx.Client(base_url=url.rstrip("/"), timeout=10.0, transport=transport) as client:
         yield _wait_ready(client, wait_seconds)
         model = _get_json(client, "/v1/model")
         if name is not None and model.get("name") != name:
@@ -76,7 +85,8 @@ def _wait_ready(client: httpx.Client, wait_seconds: float) -> str:
             if answer.status_code == 200:
                 return "ready"
             last = f"{answer.status_code} {answer.text[:300]}"
-            if answer.status_code == 503 and answer.json().get("status") == "failed":
+            body = answer.json() if answer.status_code == 503 else None
+            if isinstance(body, dict) and body.get("status") == "failed":
                 raise SmokeTestError(f"engine failed to load its model: {last}")
         except (httpx.HTTPError, ValueError) as error:
             last = f"{type(error).__name__}: {error}"
@@ -85,36 +95,68 @@ def _wait_ready(client: httpx.Client, wait_seconds: float) -> str:
         time.sleep(1.0)
 
 
-def _get_json(client: httpx.Client, path: str) -> dict:
+def _send(client: httpx.Client, method: str, path: str, **kwargs: Any) -> httpx.Response:
     try:
-        answer = client.get(path)
+        return client.request(method, path, **kwargs)
     except httpx.HTTPError as error:
-        raise SmokeTestError(f"GET {path} failed: {error}") from error
+        raise SmokeTestError(f"{method} {path} failed: {type(error).__name__}: {error}") from error
+
+
+def _json_object(answer: httpx.Response, request: str) -> dict:
+    try:
+        body = answer.json()
+    except ValueError:
+        raise SmokeTestError(
+            f"{request} answered {answer.status_code} with a body that is not JSON: {answer.text[:300]!r}"
+        ) from None
+    if not isinstance(body, dict):
+        raise SmokeTestError(
+            f"{request} answered {answer.status_code} with JSON that is not an object: {body!r:.300}"
+        )
+    return body
+
+
+def _get_json(client: httpx.Client, path: str) -> dict:
+    answer = _send(client, "GET", path)
     if answer.status_code != 200:
         raise SmokeTestError(f"GET {path} answered {answer.status_code}: {answer.text[:300]}")
-    return answer.json()
+    return _json_object(answer, f"GET {path}")
 
 
 def _example_for(model: dict) -> dict[str, Any]:
-    features = model.get("signature", {}).get("features", [])
-    taken = {f["name"] for f in features}
+    try:
+        features = [
+            (f["name"], bool(f.get("required"))) for f in model.get("signature", {}).get("features", [])
+        ]
+    except (AttributeError, KeyError, TypeError):
+        raise SmokeTestError(
+            f"GET /v1/model: signature.features is not a list of {{name, required}}: {model.get('signature')!r:.300}"
+        ) from None
+    taken = {feature for feature, _ in features}
     example = {key: value for key, value in EXAMPLE_PROPERTY.items() if key in taken}
-    missing = [f["name"] for f in features if f.get("required") and f["name"] not in example]
+    missing = [feature for feature, required in features if required and feature not in example]
     if missing:
         raise SmokeTestError(f"the model requires features the smoke example lacks: {', '.join(missing)}")
     return example
 
 
 def _check_estimate(client: httpx.Client, model: dict, price_range: tuple[float, float]) -> str:
-    answer = client.post("/v1/estimate", json={"properties": [_example_for(model)]})
+    answer = _send(client, "POST", "/v1/estimate", json={"properties": [_example_for(model)]})
     if answer.status_code != 200:
         raise SmokeTestError(f"POST /v1/estimate answered {answer.status_code}: {answer.text[:500]}")
-    body = answer.json()
-    if body.get("model", {}).get("version") != model.get("version"):
-        raise SmokeTestError(f"estimate came from {body.get('model')}, not the described model")
-    estimate = body["estimates"][0]
-    price, interval = estimate["price"], estimate["interval"]
-    low, high, coverage = interval["low"], interval["high"], interval["coverage"]
+    body = _json_object(answer, "POST /v1/estimate")
+    served = body.get("model")
+    if not isinstance(served, dict) or served.get("version") != model.get("version"):
+        raise SmokeTestError(f"estimate came from {served!r:.300}, not the described model")
+    try:
+        estimate = body["estimates"][0]
+        price, interval = estimate["price"], estimate["interval"]
+        low, high, coverage = interval["low"], interval["high"], interval["coverage"]
+    except (KeyError, IndexError, TypeError):
+        raise SmokeTestError(
+            f"POST /v1/estimate answered 200 without estimates[0] with price and interval "
+            f"low/high/coverage: {answer.text[:500]}"
+        ) from None
     if not all(isinstance(v, int | float) and math.isfinite(v) for v in (price, low, high, coverage)):
         raise SmokeTestError(f"estimate has non-numeric or non-finite values: {estimate}")
     if not (low <= price <= high and 0 < coverage < 1):
@@ -128,7 +170,7 @@ def _check_estimate(client: httpx.Client, model: dict, price_range: tuple[float,
 
 
 def _check_refusal(client: httpx.Client) -> str:
-    answer = client.post("/v1/estimate", json={"properties": [{_PROBE_FEATURE: 1}]})
+    answer = _send(client, "POST", "/v1/estimate", json={"properties": [{_PROBE_FEATURE: 1}]})
     if answer.status_code != 422 or _PROBE_FEATURE not in answer.text:
         raise SmokeTestError(
             f"a request with an unknown feature was not refused with 422 naming it: "
