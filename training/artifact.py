@@ -152,34 +152,49 @@ def model_frame(frame: pd.DataFrame, features: Iterable[Feature]) -> pd.DataFram
 
 def artifact_digest(directory: Path) -> str:
     """sha256 over every file of the artifact (relative path and content), independent of mtime."""
-    if not directory.is_dir():
-        raise ArtifactError(f"{directory}: artifact folder does not exist")
-    digest = hashlib.sha256()
-    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
-        digest.update(path.relative_to(directory).as_posix().encode())
-        digest.update(b"\0")
-        digest.update(hashlib.sha256(path.read_bytes()).hexdigest().encode())
-        digest.update(b"\n")
-    return digest.hexdigest()
+    return _digest(_read_files(directory))
 
 
 def load_model_artifact(directory: Path, expected_sha256: str | None = None) -> PriceModel:
-    """Load an artifact folder; with ``expected_sha256``, refuse it unless the folder matches."""
+    """Load an artifact folder; with ``expected_sha256``, refuse it unless the folder matches.
+
+    The files are read once: the bytes hashed are the bytes unpickled, so nothing can swap the model
+    between the check and the load.
+    """
+    files = _read_files(directory)
     if expected_sha256 is not None:
-        actual = artifact_digest(directory)
+        actual = _digest(files)
         if actual != expected_sha256:
             raise ArtifactError(
                 f"{directory}: checksum mismatch: registry records sha256 {expected_sha256}, folder has {actual}"
             )
-    card_path, model_path = directory / CARD_FILE, directory / MODEL_FILE
-    for path in (card_path, model_path):
-        if not path.is_file():
-            raise ArtifactError(f"{directory}: not a model artifact, {path.name} is missing")
-    card = ModelCard.from_json(card_path.read_text(), str(card_path))
-    with model_path.open("rb") as handle:
-        # Trusted only because the folder's checksum matched the registry's record (see above).
-        pipeline = pickle.load(handle)
+    for name in (CARD_FILE, MODEL_FILE):
+        if name not in files:
+            raise ArtifactError(f"{directory}: not a model artifact, {name} is missing")
+    card = ModelCard.from_json(files[CARD_FILE].decode(), str(directory / CARD_FILE))
+    # Trusted only because these very bytes matched the registry's checksum (see above).
+    pipeline = pickle.loads(files[MODEL_FILE])
     return PriceModel(pipeline, card)
+
+
+def _read_files(directory: Path) -> dict[str, bytes]:
+    if not directory.is_dir():
+        raise ArtifactError(f"{directory}: artifact folder does not exist")
+    return {
+        path.relative_to(directory).as_posix(): path.read_bytes()
+        for path in sorted(directory.rglob("*"))
+        if path.is_file()
+    }
+
+
+def _digest(files: dict[str, bytes]) -> str:
+    digest = hashlib.sha256()
+    for relative in sorted(files):
+        digest.update(relative.encode())
+        digest.update(b"\0")
+        digest.update(hashlib.sha256(files[relative]).hexdigest().encode())
+        digest.update(b"\n")
+    return digest.hexdigest()
 
 
 def save_model_artifact(
