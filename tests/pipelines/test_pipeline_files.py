@@ -199,6 +199,14 @@ def test_each_pipeline_runs_its_part_of_the_delivery(name, command):
     assert runs(REPO_ROOT / ".pipelines" / name, *command)
 
 
+@pytest.mark.parametrize("env", ["dev", "qa", "prod"])
+def test_pulumi_up_refreshes_first_so_a_reaped_container_group_is_created_again(env):
+    ups = [
+        w for _, w in commands_of(REPO_ROOT / ".pipelines" / f"deploy-{env}.yml") if w[:2] == ["pulumi", "up"]
+    ]
+    assert ups and all("--refresh" in words for words in ups)
+
+
 def test_the_prepare_pipeline_runs_only_the_prepare_step():
     (words,) = [
         w
