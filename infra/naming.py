@@ -124,7 +124,8 @@ class Naming:
         return self.fixed("aks", "aks")
 
     def aks_dns_prefix(self) -> str:
-        return self.fixed("aks_dns_prefix", self.prefix)
+        """``<prefix>-<environment>``: the API server's host name, so no resource abbreviation in it."""
+        return fit("aks_dns_prefix", [self.prefix, self.environment])
 
     def container_group(self) -> str:
         return self.fixed("container_group", "ci")

@@ -39,6 +39,7 @@ def test_fixed_names_follow_the_abbreviation_prefix_environment_pattern():
     assert naming.container_group() == "ci-price-engine-qa"
     assert naming.identity("engine") == "id-price-engine-qa-engine"
     assert naming.aks_cluster() == "aks-price-engine-qa"
+    assert Naming("price-engine", "prod").aks_dns_prefix() == "price-engine-prod"
     assert compute_name("train-cpu") == "train-cpu"
     assert agent_pool_name("engine") == "engine"
 
