@@ -85,7 +85,8 @@ class Settings:
 
     @property
     def registry_login_server(self) -> str:
-        return f"{self.container_registry_name}.azurecr.io"
+        """Azure answers with the login server in lower case whatever the case of the registry name."""
+        return f"{self.container_registry_name.lower()}.azurecr.io"
 
     def resource_tags(self) -> dict[str, str]:
         """The tags every resource carries: who owns it, what it belongs to, and how it is managed."""

@@ -39,6 +39,15 @@ def test_a_malformed_pin_fails_the_program_naming_the_path_and_problem(gitops_co
         build_plan("dev", clock=lambda: FIXED_NOW, gitops_root=gitops_copy)
 
 
+def test_a_registry_name_in_mixed_case_accepts_the_overlay_s_lower_case_host(gitops_copy):
+    shutil.copy(REPOSITORY_ROOT / "Pulumi.yaml", gitops_copy)
+    shutil.copytree(REPOSITORY_ROOT / "environments", gitops_copy / "environments")
+    stack_file = gitops_copy / "environments/Pulumi.dev.yaml"
+    stack_file.write_text(stack_file.read_text().replace(": crpriceenginedev", ": CrPriceEngineDev"))
+    plan = build_plan("dev", clock=lambda: FIXED_NOW, gitops_root=gitops_copy, config_root=gitops_copy)
+    assert any(resource.type.endswith("ContainerGroup") for resource in plan.resources)
+
+
 def test_an_image_from_another_registry_is_refused(gitops_copy):
     path = overlay(gitops_copy, "dev") / "kustomization.yaml"
     path.write_text(path.read_text().replace("crpriceenginedev.azurecr.io", "docker.io/someone"))

@@ -30,6 +30,12 @@ def test_every_stack_file_gives_valid_settings(stack):
     assert settings.container_registry_name == f"crpriceengine{stack}"
 
 
+def test_the_registry_login_server_is_lower_case_like_azure_s():
+    assert build("dev", containerRegistryName="CrPriceEngineDev").registry_login_server == (
+        "crpriceenginedev.azurecr.io"
+    )
+
+
 def test_only_dev_expires():
     assert [stack for stack in ENVIRONMENTS if build(stack).container_expiry] == ["dev"]
     assert build("dev").dev_ttl_hours == 24
