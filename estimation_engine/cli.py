@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -44,6 +44,11 @@ def _parser() -> argparse.ArgumentParser:
     probe = commands.add_parser("probe", help="exit 0 if the local engine is ready (container HEALTHCHECK)")
     probe.add_argument("--path", default="/health/ready", help="route to probe (default /health/ready)")
     probe.add_argument("--timeout", type=float, default=3.0)
+    probe.add_argument(
+        "--host",
+        help="address the engine binds (default ENGINE_HOST, else 127.0.0.1; 0.0.0.0 probes 127.0.0.1)",
+    )
+    probe.add_argument("--port", type=int, help="port the engine binds (default ENGINE_PORT, else 8080)")
     probe.set_defaults(run=_probe)
     return parser
 
@@ -74,13 +79,29 @@ def _smoke(args: argparse.Namespace) -> int:
     return 0
 
 
+# settings.DEFAULT_PORT, not imported: the container HEALTHCHECK runs the probe every few seconds and the
+# settings module costs pydantic's import (~0.2 s). tests/estimation_engine/test_probe.py ties the two.
+PROBE_DEFAULT_PORT = 8080
+# A server bound to every address is reached on the loopback of the same family.
+_WILDCARD_TO_LOOPBACK = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1", "[::]": "::1"}
+
+
+def probe_url(host: str | None, port: int | None, path: str, environ: Mapping[str, str]) -> str:
+    """Where the engine listening on ``host``/``port`` (else ENGINE_HOST/ENGINE_PORT, as serve) answers."""
+    address = (host if host is not None else environ.get("ENGINE_HOST", "127.0.0.1")).strip()
+    address = _WILDCARD_TO_LOOPBACK.get(address, address).strip("[]")
+    if ":" in address:
+        address = f"[{address}]"  # an IPv6 literal in a URL
+    return f"http://{address}:{port or environ.get('ENGINE_PORT') or PROBE_DEFAULT_PORT}{path}"
+
+
 def _probe(args: argparse.Namespace) -> int:
     import os
     import urllib.request
 
-    port = os.environ.get("ENGINE_PORT", "8080")
+    url = probe_url(args.host, args.port, args.path, os.environ)
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{args.path}", timeout=args.timeout) as answer:
+        with urllib.request.urlopen(url, timeout=args.timeout) as answer:
             return 0 if answer.status == 200 else 1
-    except OSError:
+    except (OSError, ValueError):
         return 1
