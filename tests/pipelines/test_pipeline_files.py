@@ -207,6 +207,15 @@ def test_pulumi_up_refreshes_first_so_a_reaped_container_group_is_created_again(
     assert ups and all("--refresh" in words for words in ups)
 
 
+@pytest.mark.parametrize("env", ["dev", "qa", "prod"])
+def test_the_smoke_test_expects_the_pin_of_the_checked_out_commit(env):
+    """Not the gitops remote through a local mirror, which a self-hosted agent keeps between runs."""
+    words = [w for _, w in commands_of(REPO_ROOT / ".pipelines" / f"deploy-{env}.yml")]
+    pin_file = f"gitops/apps/estimation-engine/overlays/{env}/model.env"
+    assert [".", pin_file] in words and (REPO_ROOT / pin_file).is_file()
+    assert not any(w[:4] == ["python", "-m", "training", "pins"] for w in words)
+
+
 def test_the_prepare_pipeline_runs_only_the_prepare_step():
     (words,) = [
         w
