@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass, replace
+from importlib import metadata
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -44,10 +47,23 @@ def split_rows(dataset: Dataset, config: SplitConfig) -> Split:
     )
 
 
-def lineage_key(dataset: Dataset, config: TrainingConfig, code_version: str) -> str:
-    """What makes two trainings the same: data, config and code. Same key, same model: no new version."""
-    material = f"{dataset.fingerprint}\n{config.digest()}\n{code_version}"
+def lineage_key(dataset: Dataset, config: TrainingConfig) -> str:
+    """What makes two trainings the same: data, config and training code. Same key: no new version."""
+    material = f"{dataset.fingerprint}\n{config.digest()}\n{code_fingerprint()}"
     return hashlib.sha256(material.encode()).hexdigest()
+
+
+@functools.cache
+def code_fingerprint() -> str:
+    """The training code and the libraries that shape the model: a commit that touches neither (docs,
+    infra) trains the same model, so it must not look like new code; the git commit is kept as provenance."""
+    package = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
+    for library in ("scikit-learn", "numpy", "pandas", "scipy"):
+        digest.update(f"{library}=={metadata.version(library)}\n".encode())
+    return digest.hexdigest()
 
 
 def fit(config: TrainingConfig, dataset: Dataset, split: Split, code_version: str) -> PriceModel:
@@ -69,14 +85,15 @@ def fit(config: TrainingConfig, dataset: Dataset, split: Split, code_version: st
         bands=bands,
         metrics={},
         data_fingerprint=dataset.fingerprint,
-        lineage_key=lineage_key(dataset, config, code_version),
+        lineage_key=lineage_key(dataset, config),
         estimator=describe(config),
         extra={
+            "git_commit": code_version,
             "rows": {
                 "train": len(split.train),
                 "calibration": len(split.calibration),
                 "test": len(split.test),
-            }
+            },
         },
     )
     return PriceModel(pipeline, card)

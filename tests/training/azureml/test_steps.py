@@ -110,8 +110,9 @@ def test_a_tie_ends_every_step_successfully_with_nothing_registered_and_force_ov
     ]  # fmt: skip
     assert [main(argv) for argv in steps] == [0, 0, 0]
     assert read(forced, "decision", "decision.json")["verdict"]["outcome"] == "forced"
-    assert read_registration(forced / "registration").version == 2  # another code version: new lineage
-    assert read(forced, "bump", "bump.json")["status"] == "opened"
+    # Same data, config and training code: the same lineage, so force reuses v1, which dev already pins.
+    assert read_registration(forced / "registration").version == 1
+    assert read(forced, "bump", "bump.json")["status"] == "already-pinned"
 
 
 def test_prepare_reads_the_mounted_data_input_instead_of_the_config_source(
