@@ -61,7 +61,8 @@ def merge_open(env: str) -> list[int]:
     for pr in local_pull_requests().list_open():
         if pr.head.startswith(f"mlops/{env}/"):
             shell(f"python -m training merge {pr.number}")
-            training(["merge", str(pr.number)])
+            if training(["merge", str(pr.number)]) != 0:
+                sys.exit(f"demo: merging #{pr.number} failed (see the message above)")
             merged.append(pr.number)
     return merged
 

@@ -17,7 +17,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 DEFAULT_CONFIG = Path(__file__).with_name("config.yaml")
 BUILTIN_PREFIX = "builtin:"
-METRICS = ("rmse_log", "rmse", "mae", "mape", "r2")
 EstimatorKind = Literal["hist_gradient_boosting", "huber", "ridge"]
 
 

@@ -74,9 +74,13 @@ class JobSettings:
 
 
 def build_services(settings: JobSettings) -> Services:
-    registry = ModelRegistry(settings.tracking_uri, settings.registry_uri)
     remote, provider = _gitops(settings)
-    return Services(registry=registry, remote=remote, provider=provider, preview=_preview())
+    return Services(registry=build_registry(settings), remote=remote, provider=provider, preview=_preview())
+
+
+def build_registry(settings: JobSettings) -> ModelRegistry:
+    """The registry alone, for steps that need no gitops remote (Azure ML's train and register)."""
+    return ModelRegistry(settings.tracking_uri, settings.registry_uri)
 
 
 def local_pull_requests() -> LocalPullRequests:

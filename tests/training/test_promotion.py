@@ -2,7 +2,7 @@
 
 import pytest
 
-from training.pins import ModelPin, kustomization_path, model_pin_path, parse_image_pin
+from training.pins import ModelPin, PinError, kustomization_path, model_pin_path, parse_image_pin
 from training.promotion import PromotionError, pin_image, promote, rollback
 
 DIGEST = "sha256:" + "ab" * 32
@@ -97,7 +97,7 @@ def test_rollback_with_nothing_before_is_refused(workspace):
 def test_pin_image_needs_a_digest_in_qa_and_prod_and_changes_only_the_image_entry(workspace):
     with pytest.raises(PromotionError, match="prod pins images by digest"):
         pin_image(workspace.services(), "prod", name=None, digest=None, tag="1.2.3")
-    with pytest.raises(Exception, match="digest 'sha256:nope'"):
+    with pytest.raises(PinError, match="digest 'sha256:nope'"):
         pin_image(workspace.services(), "prod", name=None, digest="sha256:nope", tag=None)
     with workspace.remote.checkout() as checkout:
         before = checkout.read(str(kustomization_path("prod")))

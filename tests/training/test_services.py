@@ -1,5 +1,7 @@
 """Settings from the environment: the default needs none; cloud providers name what they miss."""
 
+import base64
+
 import pytest
 
 from training.pull_requests.azure_repos import AzureReposPullRequests
@@ -34,7 +36,8 @@ def test_github_settings_build_a_remote_whose_url_and_repr_carry_no_token():
     assert services.remote.url == "https://github.com/octo-org/gitops.git"
     assert TOKEN not in repr(settings) and TOKEN not in repr(services.remote)
     header = services.remote.auth_env["GIT_CONFIG_VALUE_0"]
-    assert header.startswith("Authorization: Basic ") and TOKEN not in header  # base64, in memory only
+    scheme, credential = header.removeprefix("Authorization: ").split(" ")
+    assert scheme == "Basic" and base64.b64decode(credential).decode() == f"x-access-token:{TOKEN}"
 
 
 def test_azure_repos_uses_the_pipeline_bearer_token_when_no_pat_is_set():

@@ -222,10 +222,9 @@ def _with_data(config: TrainingConfig, data: Path | None) -> TrainingConfig:
 
 def _registry() -> ModelRegistry:
     """The registry alone (train and register need no gitops remote)."""
-    from training.services import JobSettings
+    from training.services import JobSettings, build_registry
 
-    settings = JobSettings.from_environment()
-    return ModelRegistry(settings.tracking_uri, settings.registry_uri)
+    return build_registry(JobSettings.from_environment())
 
 
 def _boolean(value: str) -> bool:
