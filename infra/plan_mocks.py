@@ -51,8 +51,9 @@ _ARM_TYPES: dict[str, tuple[str, str | None]] = {
     ),
 }
 
-# The input that holds the Azure name of each resource type (the provider's autonaming is not mocked).
-_NAME_INPUTS = (
+# Inputs that hold the Azure name of a resource (the provider's autonaming is not mocked); the plan's tree
+# view shows the first one present, too.
+AZURE_NAME_INPUTS = (
     "resourceGroupName",
     "accountName",
     "vaultName",
@@ -148,7 +149,7 @@ class AzureMocks(pulumi.runtime.Mocks):
             return str(inputs.get("resourceGroupName", logical_name))
         if token == "azure-native:authorization:RoleAssignment":
             return stable_guid(str(inputs.get("scope")), str(inputs.get("principalId")), logical_name)
-        for candidate in _NAME_INPUTS[1:]:
+        for candidate in AZURE_NAME_INPUTS[1:]:
             if isinstance(inputs.get(candidate), str):
                 return inputs[candidate]
         return logical_name

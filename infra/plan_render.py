@@ -6,25 +6,10 @@ import json
 from typing import Any
 
 from infra.plan import Plan, PlannedResource
+from infra.plan_mocks import AZURE_NAME_INPUTS
 
-# Inputs worth a glance in the tree; everything is in the JSON.
-_HEADLINE_INPUTS = (
-    "resourceGroupName",
-    "accountName",
-    "vaultName",
-    "registryName",
-    "workspaceName",
-    "computeName",
-    "containerGroupName",
-    "agentPoolName",
-    "resourceName",
-    "roleDefinitionId",
-    "scope",
-    "subject",
-    "chart",
-    "version",
-    "kind",
-)
+# Inputs worth a glance in the tree (a resource's name first); everything is in the JSON.
+_HEADLINE_INPUTS = (*AZURE_NAME_INPUTS, "roleDefinitionId", "scope", "subject", "chart", "version", "kind")
 
 
 def plan_json(plan: Plan) -> str:
