@@ -62,10 +62,6 @@ class ValidatedBatch:
     warnings: list[list[str]] = field(default_factory=list)
     unknown_categories: dict[str, int] = field(default_factory=dict)
 
-    @property
-    def has_warnings(self) -> bool:
-        return any(self.warnings)
-
 
 class _Problems:
     """Collects problems up to a cap and counts the rest."""

@@ -29,7 +29,6 @@ SECRET_NAME = re.compile(
     r"(password|passwd|secret|token|api[_-]?key|access[_-]?key|shared[_-]?key|connection[_-]?string|credential)",
     re.I,
 )
-SECRET_MARKER = "[secret]"
 
 
 @dataclass(frozen=True)
