@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from infra.components.training_compute import TRAINING_COMPUTE_NAME
 from infra.naming import RULES, Naming, NamingError, agent_pool_name, compute_name, fit
+from training.azureml.pipeline_job import DEFAULT_COMPUTE
 
 
 @pytest.mark.parametrize("environment", ["dev", "qa", "prod"])
@@ -46,3 +48,8 @@ def test_fixed_names_follow_the_abbreviation_prefix_environment_pattern():
 
 def test_compute_names_are_shortened_to_16_characters_without_a_trailing_hyphen():
     assert compute_name("a-much-too-long-compute-name") == "a-much-too-long"
+
+
+def test_the_training_cluster_is_the_compute_the_training_pipeline_submits_to():
+    """Two literals in two packages (infra does not import the training pipeline's module): one name."""
+    assert TRAINING_COMPUTE_NAME == DEFAULT_COMPUTE
