@@ -216,6 +216,15 @@ def test_the_smoke_test_expects_the_pin_of_the_checked_out_commit(env):
     assert not any(w[:4] == ["python", "-m", "training", "pins"] for w in words)
 
 
+@pytest.mark.parametrize("path", pipeline_files(), ids=lambda p: p.name)
+def test_every_trigger_path_filter_names_something_in_the_repository(path):
+    """A filter on a path that does not exist (a renamed or never written file) silently matches nothing."""
+    trigger = load(path).get("trigger")
+    filters = trigger.get("paths", {}) if isinstance(trigger, dict) else {}  # or `trigger: none`
+    named = [entry for kind in ("include", "exclude") for entry in filters.get(kind, [])]
+    assert [entry for entry in named if not (REPO_ROOT / entry).exists()] == []
+
+
 def test_the_prepare_pipeline_runs_only_the_prepare_step():
     (words,) = [
         w
