@@ -207,10 +207,8 @@ class _Api:
 
     def _validated(self, serving: Serving, items: Any, location: str) -> ValidatedBatch:
         if isinstance(items, list) and len(items) > self.settings.max_batch_size:
-            raise HttpProblemError(
-                413,
-                f"batch of {len(items)} properties is over the limit of {self.settings.max_batch_size} per request",
-            )
+            limit = f"{len(items)} items, over the limit of {self.settings.max_batch_size} per request"
+            raise HttpProblemError(413, f"{location}: {limit}", [Problem(location, limit)])
         try:
             batch = serving.validator.validate(items, location)
         except InvalidInputError as invalid:

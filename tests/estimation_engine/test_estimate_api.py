@@ -67,11 +67,16 @@ def test_score_route_speaks_the_azure_ml_payload(http, registered_models: Regist
     assert answer.json() == {"result": reference.estimate(reference.frame(rows)).price.tolist()}
 
 
-def test_batch_over_the_limit_is_refused_with_413(http, registered_models: RegisteredModels):
+@pytest.mark.parametrize(("path", "field"), [("/v1/estimate", "properties"), ("/score", "data")])
+def test_batch_over_the_limit_is_refused_with_413_naming_the_route_s_field(
+    http, registered_models: RegisteredModels, path, field
+):
     rows = [registered_models.sample_rows[0]] * 1001
-    answer = http.post("/v1/estimate", json={"properties": rows})
+    answer = http.post(path, json={field: rows})
     assert answer.status_code == 413
-    assert "1001 properties" in answer.json()["message"] and "1000" in answer.json()["message"]
+    limit = "1001 items, over the limit of 1000 per request"
+    assert answer.json()["message"] == f"{field}: {limit}"
+    assert answer.json()["errors"] == [{"field": field, "message": limit}]
 
 
 def test_a_full_batch_at_the_limit_is_estimated(http, registered_models: RegisteredModels, reference_models):
