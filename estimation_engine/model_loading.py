@@ -75,6 +75,7 @@ def _load_folder(settings: EngineSettings) -> ServedModel:
     folder = settings.model_path
     assert folder is not None
     try:
+        # Reported as the served sha256, and compared first so that a mismatch is named as one.
         digest = artifact_digest(folder)
         if settings.model_sha256 and digest != settings.model_sha256:
             raise ModelLoadError(
@@ -82,7 +83,9 @@ def _load_folder(settings: EngineSettings) -> ServedModel:
                 f"checksum mismatch for MODEL_PATH {folder}: MODEL_SHA256 is {settings.model_sha256}, "
                 f"the folder has {digest}",
             )
-        model = load_model_artifact(folder)
+        # The check that counts: load_model_artifact hashes the very bytes it unpickles, so a file
+        # changed since the digest above is refused rather than run.
+        model = load_model_artifact(folder, settings.model_sha256 or None)
     except ArtifactError as error:
         raise ModelLoadError(LoadFailure.INVALID_ARTIFACT, f"MODEL_PATH {folder}: {error}") from error
     return ServedModel(
@@ -119,7 +122,8 @@ def _load_from_registry(settings: EngineSettings) -> ServedModel:
     artifact = _download(settings, uri, record, cache.entry(uri, name, version) / "artifact")
     cache.store(uri, record, artifact)
     try:
-        # Hashed again on load: the bytes unpickled are the bytes that were verified.
+        # The download was checked before it was moved into place; load_model_artifact reads the folder again
+        # and checks the bytes it then unpickles against the sha256, so what runs is what was verified.
         model = load_model_artifact(artifact, record.sha256)
     except ArtifactError as error:
         raise ModelLoadError(LoadFailure.INVALID_ARTIFACT, f"{name} v{version}: {error}") from error

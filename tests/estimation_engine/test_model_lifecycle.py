@@ -9,7 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from estimation_engine import engine_state
+from estimation_engine import engine_state, model_loading
+from estimation_engine.settings import EngineSettings
 from tests.conftest import RegisteredModels
 from tests.estimation_engine.conftest import engine_env, free_port
 from training.registry import TAG_LINEAGE, TAG_SHA256, ModelRegistry
@@ -196,6 +197,23 @@ def test_model_path_serves_a_local_folder_without_a_registry(
     empty = tmp_path / "empty"
     empty.mkdir()
     assert ready(engine_factory({"MODEL_PATH": str(empty)})).json()["reason"] == "invalid-artifact"
+
+
+def test_a_model_path_file_changed_after_the_digest_is_refused_not_run(
+    registered_models: RegisteredModels, tmp_path, monkeypatch
+):
+    """MODEL_SHA256 is enforced on the bytes unpickled, not only on the folder as first hashed."""
+    registry = ModelRegistry(registered_models.tracking_uri)
+    pinned, other = (registry.get(registered_models.model_name, v) for v in registered_models.versions[:2])
+    folder = registry.download(pinned, tmp_path / "model")
+    swapped = registry.download(other, tmp_path / "other") / "model.pkl"
+    (folder / "model.pkl").write_bytes(swapped.read_bytes())
+    # As if the folder still matched when it was hashed and model.pkl was replaced just after.
+    monkeypatch.setattr(model_loading, "artifact_digest", lambda _folder: pinned.sha256)
+    settings = EngineSettings.from_env({"MODEL_PATH": str(folder), "MODEL_SHA256": pinned.sha256})
+    with pytest.raises(model_loading.ModelLoadError, match="checksum mismatch") as failure:
+        model_loading.load_pinned_model(settings)
+    assert failure.value.reason is model_loading.LoadFailure.INVALID_ARTIFACT
 
 
 def test_without_a_registry_uri_the_training_pipelines_local_registry_is_used(
