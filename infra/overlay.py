@@ -14,6 +14,7 @@ from pathlib import Path
 
 from infra.stack_config import REPOSITORY_ROOT
 from training.pins import (
+    NO_IMAGE_DIGEST,
     ImagePin,
     ModelPin,
     PinError,
@@ -23,8 +24,6 @@ from training.pins import (
     parse_image_pin,
     parse_model_pin,
 )
-
-NO_IMAGE_DIGEST = "sha256:" + "0" * 64
 
 
 class OverlayError(ValueError):
