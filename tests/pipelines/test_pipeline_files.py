@@ -264,3 +264,16 @@ def test_secrets_come_only_from_variable_groups_and_service_connections():
         document = load(path)
         groups = [v["group"] for v in document.get("variables", []) if isinstance(v, dict) and "group" in v]
         assert all(group.startswith("price-engine-") for group in groups), path.name
+
+
+def test_the_image_build_triggers_on_every_training_module_the_engine_imports():
+    """The image copies training/ for the engine's imports: a change to any of them must rebuild it."""
+    import ast
+
+    imported = set()
+    for source in (REPO_ROOT / "estimation_engine").glob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("training."):
+                imported.add(node.module.replace(".", "/") + ".py")
+    included = set(load(REPO_ROOT / ".pipelines" / "build-image.yml")["trigger"]["paths"]["include"])
+    assert imported and imported <= included, sorted(imported - included)
