@@ -155,16 +155,20 @@ class EngineProcess:
         return self.log_path.read_text()
 
     def wait_live(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
+        self.wait_for("/health/live")
+
+    def wait_for(self, route: str, timeout: float = START_TIMEOUT) -> None:
+        """Poll ``route`` until it answers 200; fail with the engine's log if it exits or never does."""
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.process.poll() is None, f"engine exited early:\n{self.log()}"
             try:
-                if httpx.get(f"{self.url}/health/live", timeout=1.0).status_code == 200:
+                if httpx.get(f"{self.url}{route}", timeout=2.0).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        raise AssertionError(f"engine not live after {START_TIMEOUT}s:\n{self.log()}")
+        raise AssertionError(f"{route} not answering 200 after {timeout}s:\n{self.log()}")
 
     def stop(self) -> None:
         if self.process.poll() is None:

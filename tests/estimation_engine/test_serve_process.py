@@ -60,19 +60,6 @@ def test_load_failure_with_exit_policy_exits_3_with_a_log_line_naming_the_cause(
     assert "'ames-price' version 99 does not exist" in failures[0]["message"]
 
 
-def wait_ready(url: str, handle) -> None:
-    deadline = time.monotonic() + BOUND
-    while time.monotonic() < deadline:
-        assert handle.process.poll() is None, handle.log()
-        try:
-            if httpx.get(f"{url}/health/ready", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"not ready:\n{handle.log()}")
-
-
 def in_flight(url: str) -> float:
     for line in httpx.get(f"{url}/metrics", timeout=5).text.splitlines():
         if line.startswith("engine_http_requests_in_flight "):
@@ -84,7 +71,7 @@ def test_sigterm_lets_the_in_flight_request_finish_before_the_process_ends(
     engine_process, registered_models: RegisteredModels, tmp_path
 ):
     handle = engine_process(engine_env(registered_models, tmp_path / "cache", ENGINE_LOG_LEVEL="INFO"))
-    wait_ready(handle.url, handle)
+    handle.wait_for("/health/ready", timeout=BOUND)
     body = json.dumps({"properties": list(registered_models.sample_rows)}).encode()
     host, port = handle.url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=BOUND) as connection:
