@@ -134,7 +134,7 @@ class EngineState:
     def _switch_to_fast_path(self, serving: Serving) -> None:
         try:
             with threadpool_limits(limits=self.settings.model_threads):
-                compiled = self._compiled(serving.served)
+                compiled = self._compiled(serving.served, self.settings.batch_threads)
             if compiled is not None:
                 serving.scorer.compiled = compiled  # one reference swap, read once per model call
         except Exception:  # never worse than the pipeline: keep using it
@@ -144,13 +144,13 @@ class EngineState:
             self.evaluation_settled.set()
 
     @staticmethod
-    def _compiled(served: ServedModel) -> Predict | None:
+    def _compiled(served: ServedModel, threads: int) -> Predict | None:
         """The verified fast evaluation of the pipeline, or None (then the pipeline itself is used)."""
         from estimation_engine.fast_model import UnsupportedModelError, compile_pipeline, verify  # sklearn
 
         model = served.model
         try:
-            compiled = compile_pipeline(model.pipeline, model.card)
+            compiled = compile_pipeline(model.pipeline, model.card, threads)
             difference = verify(compiled, model.pipeline, model.card, pd.DataFrame)
         except UnsupportedModelError as error:
             log.info("fast path not available for this model (%s): using pipeline.predict", error)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from estimation_engine.cpu_budget import usable_cpus
 from training.local_state import state_dir
 from training.pins import PinError, parse_model_pin
 
@@ -74,6 +75,9 @@ class EngineSettings(BaseModel):
     )
     fast_path: bool = Field(True, alias="ENGINE_FAST_PATH")
     model_threads: int = Field(1, alias="ENGINE_MODEL_THREADS", ge=1, le=64)
+    batch_threads: int = Field(
+        default_factory=lambda: min(usable_cpus(), 4), alias="ENGINE_BATCH_THREADS", ge=1, le=64
+    )
     log_level: str = Field("INFO", alias="ENGINE_LOG_LEVEL")
     shutdown_grace_seconds: int = Field(20, alias="ENGINE_SHUTDOWN_GRACE_SECONDS", ge=0, le=3600)
 

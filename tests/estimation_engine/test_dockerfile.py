@@ -82,6 +82,8 @@ def test_exposed_port_and_environment_match_the_settings(runtime):
     assert settings.port == DEFAULT_PORT == 8080
     assert settings.host == "0.0.0.0"
     assert str(settings.cache_dir) == "/var/cache/estimation-engine"
+    # numba's compiled tree kernel must be cached somewhere writable: the root filesystem is read-only.
+    assert env["NUMBA_CACHE_DIR"].startswith(str(settings.cache_dir) + "/")
 
 
 def test_entrypoint_and_healthcheck_are_commands_the_cli_accepts(runtime):

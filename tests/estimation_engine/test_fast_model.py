@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 from sklearn.compose import ColumnTransformer
 from sklearn.neighbors import KNeighborsRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from estimation_engine.fast_model import (
-    SMALL_BATCH,
     UnsupportedModelError,
+    _yeo_johnson,
     compile_pipeline,
     probe_columns,
     verify,
 )
 from estimation_engine.settings import UnknownCategoryPolicy
+from estimation_engine.tree_kernel import ROW_BLOCK, RowThreads
 from estimation_engine.validation import BatchValidator
 from tests.estimation_engine.conftest import engine_env
 
@@ -36,10 +40,14 @@ def real_rows(ames: pd.DataFrame, count: int, seed: int) -> list[dict]:
     return rows
 
 
-@pytest.mark.parametrize("rows", [1, 3, SMALL_BATCH, SMALL_BATCH + 1, 200])
-def test_compiled_equals_pipeline_predict_bit_for_bit(reference_models, registered_models, ames, rows):
+@pytest.mark.parametrize(
+    ("rows", "threads"), [(1, 1), (3, 1), (64, 1), (65, 1), (200, 1), (300, 2), (700, 3)]
+)
+def test_compiled_equals_pipeline_predict_bit_for_bit(
+    reference_models, registered_models, ames, rows, threads
+):
     for version, model in reference_models.items():
-        compiled = compile_pipeline(model.pipeline, model.card)
+        compiled = compile_pipeline(model.pipeline, model.card, threads)
         batch = BatchValidator(model.card, UnknownCategoryPolicy.WARN).validate(
             real_rows(ames, rows, version), "p"
         )
@@ -112,3 +120,26 @@ def test_engine_can_be_told_to_use_the_pipeline_itself(
         ]
     reference = reference_models[registered_models.versions[0]]
     assert prices == reference.estimate(reference.frame(rows)).price.tolist()
+
+
+@pytest.mark.parametrize("lambdas", [[0.5, -1.3, 2.7], [0.0, 2.0, 1e-20], [2.0 + 1e-17, -0.0, 1.0]])
+def test_yeo_johnson_of_all_columns_at_once_equals_scipy_column_by_column(lambdas):
+    generator = np.random.default_rng(0)
+    values = generator.normal(0, 50, size=(40, len(lambdas)))
+    values[generator.random(values.shape) < 0.2] = np.nan
+    values[0] = [0.0, -0.0, -1e-300]
+    expected = np.column_stack([stats.yeojohnson(values[:, i], lmbda) for i, lmbda in enumerate(lambdas)])
+    got = _yeo_johnson(np.asarray(lambdas))(values)
+    assert np.array_equal(got, expected, equal_nan=True)
+
+
+def test_rows_shared_among_threads_are_the_rows_of_one_thread():
+    shares: list[slice] = []
+    RowThreads(3).share(1000, shares.append)  # (appended from three threads, in any order)
+    shares.sort(key=lambda part: part.start)
+    assert shares[0].start == 0 and shares[-1].stop == 1000
+    assert all(a.stop == b.start for a, b in itertools.pairwise(shares))
+    assert len(shares) == 3 and all(s.start % ROW_BLOCK == 0 for s in shares)
+    small: list[slice] = []
+    RowThreads(3).share(RowThreads.MIN_SHARE + 5, small.append)
+    assert small == [slice(0, RowThreads.MIN_SHARE + 5)]  # too few rows to be worth a second thread

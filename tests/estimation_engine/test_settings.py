@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
+from estimation_engine.cpu_budget import usable_cpus
 from estimation_engine.settings import (
     CacheTrust,
     EngineSettings,
@@ -46,6 +48,8 @@ def test_defaults_are_the_documented_ones():
     assert settings.on_load_failure is LoadFailurePolicy.STAY_UNREADY
     assert settings.cache_trust is CacheTrust.REGISTRY
     assert settings.tracking_uri is None  # the loader then uses the local default registry
+    assert settings.model_threads == 1
+    assert settings.batch_threads == min(usable_cpus(), 4)
 
 
 def test_empty_version_is_no_model_yet_not_an_error():
@@ -76,6 +80,7 @@ def test_model_path_needs_no_pin():
         ),
         ({"MODEL_PATH": "/m", "MODEL_SHA256": "abc"}, ["MODEL_SHA256='abc'"]),
         ({"MODEL_PATH": "/m", "ENGINE_LOG_LEVEL": "loud"}, ["ENGINE_LOG_LEVEL='loud'"]),
+        ({"MODEL_PATH": "/m", "ENGINE_BATCH_THREADS": "0"}, ["ENGINE_BATCH_THREADS='0'"]),
     ],
 )
 def test_bad_settings_name_every_offending_variable(env, fragments):
@@ -88,3 +93,15 @@ def test_bad_settings_name_every_offending_variable(env, fragments):
 def test_misspelt_engine_variables_are_reported():
     environ = {"ENGINE_PORT": "8080", "ENGINE_MAX_BATCH": "10", "ENGINE_LOGLEVEL": "debug", "OTHER": "x"}
     assert unknown_engine_variables(environ) == ["ENGINE_LOGLEVEL", "ENGINE_MAX_BATCH"]
+
+
+@pytest.mark.parametrize(
+    ("cpu_max", "expected"),
+    [("150000 100000\n", 2), ("50000 100000\n", 1), ("max 100000\n", None), ("garbage", None), (None, None)],
+)
+def test_usable_cpus_follow_the_container_quota_not_the_node(tmp_path, cpu_max, expected):
+    path = tmp_path / "cpu.max"
+    if cpu_max is not None:
+        path.write_text(cpu_max)
+    affinity = len(os.sched_getaffinity(0))
+    assert usable_cpus(path) == (min(expected, affinity) if expected else affinity)

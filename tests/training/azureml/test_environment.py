@@ -13,7 +13,8 @@ from training.local_state import project_root
 
 # What the steps import inside Azure ML, beyond the core dependencies the engine also uses.
 JOB_EXTRAS = {"training": "all", "azure": {"azureml-mlflow", "azure-identity", "azure-keyvault-secrets"}}
-ENGINE_ONLY = {"fastapi", "uvicorn", "prometheus-client"}  # core dependencies the training jobs never import
+# Core dependencies the training jobs never import: the HTTP server and the fast path's decoder and kernel.
+ENGINE_ONLY = {"fastapi", "uvicorn", "prometheus-client", "msgspec", "numba"}
 
 
 def pip_pins() -> dict[str, str]:
