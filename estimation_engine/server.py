@@ -12,6 +12,7 @@ import logging
 
 import uvicorn
 
+from estimation_engine.allocator import keep_freed_memory
 from estimation_engine.app import create_app
 from estimation_engine.logs import configure_logging
 from estimation_engine.model_loading import ModelLoadError
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 def serve(settings: EngineSettings, host: str | None = None, port: int | None = None) -> int:
     """Serve until stopped; returns the process exit code."""
     configure_logging(settings.log_level)
+    keep_freed_memory()
     for variable in unknown_engine_variables():
         log.warning(
             "%s is not an engine setting and is ignored (see estimation_engine/settings.py)", variable
