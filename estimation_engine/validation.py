@@ -112,9 +112,9 @@ class BatchValidator:
         """The batch from columns whose types a schema decoder already enforced (schema_decoding.py):
         numbers are floats, categories strings, None only where a feature is optional, no unknown key.
 
-        Only what that schema cannot say is checked here: finite numbers and known categories. The result
-        is what ``validate`` returns for the same body; None when a number is not finite, so the caller
-        runs ``validate`` to name the field.
+        Only what that schema cannot say is checked here: known categories, and (defensively: msgspec
+        refuses out-of-range numbers itself) finite numbers. The result is what ``validate`` returns for
+        the same body; None when a number is not finite, so the caller runs ``validate`` to name the field.
         """
         problems = _Problems()
         batch = ValidatedBatch(size=size, columns={}, warnings=[[] for _ in range(size)])

@@ -143,6 +143,36 @@ def test_malformed_json_is_a_400(http, body, fragment):
     assert fragment in answer.json()["message"]
 
 
+def body_with(row: dict, raw_member: bytes, key: bytes = b"properties") -> bytes:
+    """A JSON body whose one property carries a member written byte for byte (invalid UTF-8, escapes)."""
+    item = json.dumps(row).encode()
+    return b'{"' + key + b'": [' + item[:-1] + b", " + raw_member + b"}]}"
+
+
+@pytest.mark.parametrize("path, key", [("/v1/estimate", b"properties"), ("/score", b"data")])
+def test_invalid_utf8_inside_a_property_is_a_400(http, row, path, key):
+    answer = post_raw(http, body_with(row, b'"Street": "\xff"', key), path=path)
+    assert answer.status_code == 400
+    assert "not UTF-8" in answer.json()["message"]
+
+
+def test_a_lone_surrogate_in_an_unknown_key_is_named_in_a_json_422(http, row):
+    answer = post_raw(http, body_with(row, b'"\\ud800": 1'))
+    assert answer.status_code == 422
+    assert answer.json()["errors"] == [
+        {"field": "properties[0].\ud800", "message": "unknown feature: this model does not take it"}
+    ]
+    top_level = post_raw(http, b'{"properties": [], "\\udfff": 1}')
+    assert top_level.status_code == 422 and top_level.json()["errors"][-1]["field"] == "\udfff"
+
+
+def test_a_surrogate_written_as_raw_bytes_is_an_unknown_category_with_a_warning(http, row):
+    answer = post_raw(http, body_with(row, b'"Street": "\xed\xa0\x80"'))
+    assert answer.status_code == 200
+    (estimate,) = answer.json()["estimates"]
+    assert any(warning.startswith("Street: category") for warning in estimate["warnings"])
+
+
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", ""])
 def test_wrong_content_type_is_a_415(http, row, content_type):
     answer = post_raw(http, json.dumps({"properties": [row]}), content_type)

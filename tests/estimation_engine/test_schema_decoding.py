@@ -107,7 +107,6 @@ def test_duplicate_keys_keep_the_last_value_on_both_paths(card, ames):
         {"Neighborhood": 3},  # a number is not a category
         {"Lot_Area": None},  # a required feature cannot be null
         {"Pool_Size": 1},  # unknown feature
-        {"Lot_Area": 1e400},  # out of range
     ],
 )
 def test_bodies_the_schema_refuses_go_to_the_exhaustive_path(card, ames, mutation):
@@ -166,3 +165,44 @@ def test_the_score_route_key_is_decoded_by_its_own_decoder(card, ames):
     rows = varied_rows(ames, card, 2, 5)
     assert decoder.decode(json.dumps({"data": rows}).encode()).size == 2
     assert decoder.decode(json.dumps({"properties": rows}).encode()) is None
+
+
+def body_with(row: dict, raw_members: bytes) -> bytes:
+    """One property written byte for byte: literals json.dumps would never write."""
+    return b'{"properties": [' + json.dumps(row).encode()[:-1] + b", " + raw_members + b"}]}"
+
+
+@pytest.mark.parametrize(
+    "members",
+    [
+        b'"Lot_Area": -0, "Mas_Vnr_Area": -0.0',
+        b'"Lot_Area": 18446744073709551617, "Mas_Vnr_Area": 1E+2',
+        b'"Lot_Area": 1.00000000000000011102230246251565404236316680908203125',
+        b'"Street": "Pa\\u0076e", "Alley": "\\u00dcml\\u00e4ut \\"q\\" \\\\ \\/"',
+        b'"Street": "\\ud83c\\udfe0"',
+    ],
+)
+def test_literals_json_dumps_never_writes_give_the_same_batch_on_both_paths(card, ames, members):
+    decoder, validator = decoders(card)
+    body = body_with(varied_rows(ames, card, 1, 6)[0], members)
+    fast = decoder.decode(body)
+    assert fast is not None
+    assert_same_batch(fast, exhaustive(validator, body))
+
+
+@pytest.mark.parametrize(
+    "members",
+    [b'"Lot_Area": 1e400', b'"Street": "\xff"', b'"\xc3": 1', b'"Gr\\u00fcn": 1', b'"Lot_Area": Infinity'],
+)
+def test_out_of_range_numbers_invalid_utf8_and_unknown_keys_take_the_exhaustive_path(card, ames, members):
+    decoder, _ = decoders(card)
+    assert decoder.decode(body_with(varied_rows(ames, card, 1, 7)[0], members)) is None
+
+
+def test_a_large_body_is_counted_before_its_items_are_built(card, monkeypatch):
+    monkeypatch.setattr("estimation_engine.schema_decoding.COUNT_FIRST_BYTES", 100)
+    decoder, _ = decoders(card, limit=10)
+    with pytest.raises(TooManyItemsError) as raised:  # refused though no item is a valid property
+        decoder.decode(json.dumps({"properties": [{}] * 50}).encode())
+    assert raised.value.count == 50
+    assert decoder.decode(json.dumps({"properties": [{}] * 5}).encode()) is None  # within the limit
