@@ -3,23 +3,28 @@
 Where the time goes in ``pipeline.predict`` for a few rows of the production model (measured, see
 benchmarks/README.md): not in arithmetic but in per-call Python work — column-by-column validation and
 encoding of the DataFrame in every ColumnTransformer and encoder, the gradient boosting model's own
-internal encoder, and a Python loop over the boosting iterations (400 in the shipped config) each entering OpenMP. This module
-evaluates the same fitted objects with far fewer calls:
+internal encoder, and a Python loop over the boosting iterations (400 in the shipped config), each
+entering OpenMP. This module evaluates the same fitted objects with far fewer calls:
 
-- categorical transformers (encoders and imputers, which map each value independently) are tabulated at
-  load time by running the fitted transformer itself on every known level, a missing value and an unseen
-  level; a request then costs one dictionary lookup per value;
-- numeric transformers apply the fitted parameters with the same numpy/scipy calls as their ``transform``
-  minus the input validation (imputers' fill values, derived sums/differences, Yeo-Johnson power
-  transforms and standardisation); any other numeric transformer, and linear regressors, are the fitted
-  objects themselves called on numpy blocks (a copy that forgets the column names it was fitted with);
+- each categorical column becomes level codes once per request (the card's levels and any other level a
+  fitted encoder knows, then missing, then unseen); categorical transformers (encoders and imputers, which
+  map each value independently) are tabulated at load by running the fitted transformer itself on every
+  level, so a request costs one gather per transformer; the boosting model's internal encoder is folded
+  into those tables at load;
+- numeric transformers apply the fitted parameters with the same element-wise numpy operations as their
+  ``transform`` minus the input validation (imputers' fill values, derived sums/differences, Yeo-Johnson
+  for all columns at once, standardisation); any other numeric transformer is the fitted object itself
+  called on a numpy block (a copy that forgets the column names it was fitted with); a linear model is
+  ``X @ coef_ + intercept_``, as ``LinearModel.predict`` computes it;
 - the gradient-boosted trees are walked by one compiled loop over all trees (tree_kernel.py), following
   scikit-learn's own traversal rules and summing leaf values in iteration order exactly like scikit-learn.
 
 Anything else is not compiled (UnsupportedModelError) and the engine uses ``pipeline.predict``. A compiled
 model is only used after ``verify`` found it bit-for-bit equal to the pipeline on probe rows; it reaches
-into private scikit-learn members (the boosting model's internal encoder, bin mapper and predictors), which is why
-that check runs on every load rather than being trusted across scikit-learn versions.
+into private scikit-learn members (the boosting model's internal encoder, bin mapper and predictors),
+which is why that check runs on every load rather than being trusted across scikit-learn versions. One
+difference is deliberate: where the pipeline's target transformer raises on a non-finite prediction
+(its input check), the compiled model returns it, and the engine answers 422 for that property.
 """
 
 from __future__ import annotations
@@ -304,8 +309,8 @@ class _Tabulated:
     def __init__(
         self, names: list[str], tables: list[np.ndarray], targets: list[np.ndarray], constant: np.ndarray
     ):
-        """``tables[j]`` holds, by level code of input ``names[j]``, the values of output columns ``targets[j]``;
-        ``constant`` the values of every output column for the base row."""
+        """``tables[j]`` holds, by level code of input ``names[j]``, the values of the output columns
+        ``targets[j]``; ``constant`` the values of every output column for the base row."""
         self.names = names
         self.width = len(constant)
         source = np.full(self.width, len(names))  # the input column setting each output; len(names): none
@@ -597,7 +602,8 @@ def verify(
             expected = np.asarray(pipeline.predict(frame_of(part)), dtype=float)
             got = np.asarray(compiled(part, stop - start), dtype=float)
             if not np.array_equal(expected, got, equal_nan=True):
-                return f"rows {start}-{stop - 1} of the probe differ by up to {np.nanmax(np.abs(expected - got)):.3g}"
+                worst = np.nanmax(np.abs(expected - got))
+                return f"rows {start}-{stop - 1} of the probe differ by up to {worst:.3g}"
     return None
 
 

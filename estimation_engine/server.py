@@ -25,7 +25,8 @@ log = logging.getLogger(__name__)
 def serve(settings: EngineSettings, host: str | None = None, port: int | None = None) -> int:
     """Serve until stopped; returns the process exit code."""
     configure_logging(settings.log_level)
-    keep_freed_memory()
+    if not keep_freed_memory():
+        log.info("malloc left at its defaults (not glibc, or MALLOC_* set): freed memory returns to the OS")
     for variable in unknown_engine_variables():
         log.warning(
             "%s is not an engine setting and is ignored (see estimation_engine/settings.py)", variable

@@ -5,8 +5,8 @@ entering a parallel region, for every batch, even a single property. That per-tr
 walking, is most of the time of a small request. Here all trees are flattened into one table of packed
 nodes (a split's column, threshold, children and flags in one 32-byte record, so a step down the tree reads
 one cache line) and a loop compiled with numba walks each tree for every row before moving to the next:
-the tree's nodes stay in the first-level cache while the rows stream past. (Measured on a 1,000-row batch
-of the shipped model: 11 ms, against 16 ms for blocks of 64 rows and separate arrays per node field.)
+the tree's nodes stay in the first-level cache while the rows stream past (the layouts tried and their
+timings are in benchmarks/README.md).
 
 The traversal is scikit-learn's own (``_predict_one_from_raw_data`` in its ``_predictor.pyx``): NaN goes
 the way the split learnt for missing values; a categorical split sends a category in its left bitset left,
@@ -119,6 +119,11 @@ class RowThreads:
     def __init__(self, threads: int) -> None:
         self.threads = threads
         self._pool = ThreadPoolExecutor(threads - 1, thread_name_prefix="trees") if threads > 1 else None
+
+    def close(self) -> None:
+        """Stop the helper threads (they would otherwise idle until the process exits)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
 
     def share(self, rows: int, work: Callable[[slice], None]) -> None:
         count = min(self.threads, rows // self.MIN_SHARE)

@@ -132,12 +132,16 @@ def test_yeo_johnson_of_all_columns_at_once_equals_scipy_column_by_column(lambda
 
 
 def test_rows_shared_among_threads_are_the_rows_of_one_thread():
-    shares: list[slice] = []
-    RowThreads(3).share(1000, shares.append)  # (appended from three threads, in any order)
-    shares.sort(key=lambda part: part.start)
-    assert shares[0].start == 0 and shares[-1].stop == 1000
-    assert all(a.stop == b.start for a, b in itertools.pairwise(shares))
-    assert len(shares) == 3
-    small: list[slice] = []
-    RowThreads(3).share(RowThreads.MIN_SHARE + 5, small.append)
-    assert small == [slice(0, RowThreads.MIN_SHARE + 5)]  # too few rows to be worth a second thread
+    threads = RowThreads(3)
+    try:
+        shares: list[slice] = []
+        threads.share(1000, shares.append)  # (appended from three threads, in any order)
+        shares.sort(key=lambda part: part.start)
+        assert shares[0].start == 0 and shares[-1].stop == 1000
+        assert all(a.stop == b.start for a, b in itertools.pairwise(shares))
+        assert len(shares) == 3
+        small: list[slice] = []
+        threads.share(RowThreads.MIN_SHARE + 5, small.append)
+        assert small == [slice(0, RowThreads.MIN_SHARE + 5)]  # too few rows to be worth a second thread
+    finally:
+        threads.close()
