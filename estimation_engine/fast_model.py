@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import copy
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -123,19 +123,30 @@ def _column_transformers(
     estimator: object, features: Mapping[str, Feature]
 ) -> list[tuple[object, list[str]]]:
     """Every (fitted transformer, the feature names it reads) inside the model's ColumnTransformers."""
+    return [
+        (fitted, _column_names(selection, features, name))
+        for part in _nested(estimator)
+        if isinstance(part, ColumnTransformer)
+        for name, fitted, selection in part.transformers_
+        if not isinstance(fitted, str)
+    ]
+
+
+def _nested(estimator: object) -> Iterator[object]:
+    """The estimator and every fitted estimator inside it, depth first, in the order they are applied."""
+    yield estimator
     if isinstance(estimator, TransformedTargetRegressor):
-        return _column_transformers(estimator.regressor_, features)
-    if isinstance(estimator, VotingRegressor):
-        return [found for member in estimator.estimators_ for found in _column_transformers(member, features)]
-    if isinstance(estimator, Pipeline):
-        return [found for _, step in estimator.steps for found in _column_transformers(step, features)]
-    if isinstance(estimator, ColumnTransformer):
-        return [
-            (fitted, _column_names(selection, features, name))
-            for name, fitted, selection in estimator.transformers_
-            if not isinstance(fitted, str)
-        ]
-    return []
+        parts = [estimator.regressor_]
+    elif isinstance(estimator, VotingRegressor):
+        parts = list(estimator.estimators_)
+    elif isinstance(estimator, Pipeline):
+        parts = [step for _, step in estimator.steps]
+    elif isinstance(estimator, ColumnTransformer):
+        parts = [fitted for _, fitted, _ in estimator.transformers_]
+    else:
+        parts = []
+    for part in parts:
+        yield from _nested(part)
 
 
 def _compile(
@@ -650,19 +661,9 @@ def _plant_each_kind(picked: np.ndarray, known: str, generator: np.random.Genera
 def _imputer_medians(estimator: object) -> dict[str, float]:
     """Feature name -> value a fitted SimpleImputer fills in, for every imputer fitted on named columns."""
     found: dict[str, float] = {}
-    children: list = []
-    if isinstance(estimator, SimpleImputer) and hasattr(estimator, "feature_names_in_"):
-        for name, value in zip(estimator.feature_names_in_, estimator.statistics_, strict=False):
-            if isinstance(value, int | float | np.number) and np.isfinite(value):
-                found[str(name)] = float(value)
-    if isinstance(estimator, TransformedTargetRegressor):
-        children = [estimator.regressor_]
-    elif isinstance(estimator, VotingRegressor):
-        children = list(estimator.estimators_)
-    elif isinstance(estimator, Pipeline):
-        children = [step for _, step in estimator.steps]
-    elif isinstance(estimator, ColumnTransformer):
-        children = [fitted for _, fitted, _ in estimator.transformers_]
-    for child in children:
-        found.update(_imputer_medians(child))
+    for part in _nested(estimator):
+        if isinstance(part, SimpleImputer) and hasattr(part, "feature_names_in_"):
+            for name, value in zip(part.feature_names_in_, part.statistics_, strict=False):
+                if isinstance(value, int | float | np.number) and np.isfinite(value):
+                    found[str(name)] = float(value)
     return found

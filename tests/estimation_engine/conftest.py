@@ -7,6 +7,7 @@ paid once). Behaviour that needs a process of its own â€” exit codes, SIGTERM â€
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -208,3 +209,9 @@ def engine_process(tmp_path: Path) -> Iterator:
     yield start
     for handle in started:
         handle.stop()
+
+
+def body_with(row: dict, raw_members: bytes, key: bytes = b"properties") -> bytes:
+    """A JSON body of one property carrying members written byte for byte: literals json.dumps never
+    writes (invalid UTF-8, escapes, -0, huge integers)."""
+    return b'{"' + key + b'": [' + json.dumps(row).encode()[:-1] + b", " + raw_members + b"}]}"

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tests.conftest import RegisteredModels
-from tests.estimation_engine.conftest import engine_env
+from tests.estimation_engine.conftest import body_with, engine_env
 
 
 @pytest.fixture
@@ -141,12 +141,6 @@ def test_malformed_json_is_a_400(http, body, fragment):
     answer = post_raw(http, body)
     assert answer.status_code == 400
     assert fragment in answer.json()["message"]
-
-
-def body_with(row: dict, raw_member: bytes, key: bytes = b"properties") -> bytes:
-    """A JSON body whose one property carries a member written byte for byte (invalid UTF-8, escapes)."""
-    item = json.dumps(row).encode()
-    return b'{"' + key + b'": [' + item[:-1] + b", " + raw_member + b"}]}"
 
 
 @pytest.mark.parametrize("path, key", [("/v1/estimate", b"properties"), ("/score", b"data")])

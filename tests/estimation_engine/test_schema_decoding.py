@@ -12,6 +12,7 @@ from estimation_engine.http_io import parse_json
 from estimation_engine.schema_decoding import SchemaDecoder, TooManyItemsError
 from estimation_engine.settings import UnknownCategoryPolicy
 from estimation_engine.validation import BatchValidator, InvalidInputError, ValidatedBatch
+from tests.estimation_engine.conftest import body_with
 
 
 @pytest.fixture(scope="module")
@@ -165,11 +166,6 @@ def test_the_score_route_key_is_decoded_by_its_own_decoder(card, ames):
     rows = varied_rows(ames, card, 2, 5)
     assert decoder.decode(json.dumps({"data": rows}).encode()).size == 2
     assert decoder.decode(json.dumps({"properties": rows}).encode()) is None
-
-
-def body_with(row: dict, raw_members: bytes) -> bytes:
-    """One property written byte for byte: literals json.dumps would never write."""
-    return b'{"properties": [' + json.dumps(row).encode()[:-1] + b", " + raw_members + b"}]}"
 
 
 @pytest.mark.parametrize(
