@@ -186,6 +186,8 @@ class _Api:
             model = {"name": served.name, "version": served.version, "sha256": served.sha256}
             return json_response({"status": "ready", "model": model})
         body: dict[str, Any] = {"status": state.status.value, "model": self.settings.model_label}
+        if state.status is Status.LOADING and state.loading_detail:
+            body["detail"] = state.loading_detail
         if state.failure is not None:
             body.update(reason=state.failure.reason.value, message=str(state.failure))
         return json_response(body, status=503)

@@ -28,6 +28,7 @@ from estimation_engine.scoring import Scorer
 from estimation_engine.settings import EngineSettings
 from estimation_engine.validation import BatchValidator, ValidatedBatch
 from training.artifact import ModelCard
+from training.registry_retries import RetryBudget
 
 if TYPE_CHECKING:
     from estimation_engine.fast_model import Predict
@@ -62,6 +63,7 @@ class EngineState:
         self.metrics = metrics
         self.on_failure = on_failure
         self.status = Status.LOADING
+        self.loading_detail: str | None = None  # e.g. "registry not answering ... retrying", while loading
         self.failure: ModelLoadError | None = None
         self.serving: Serving | None = None
         self.started_at = time.monotonic()
@@ -84,6 +86,7 @@ class EngineState:
 
     def _load(self) -> None:
         log.info("loading model %s", self.settings.model_label, extra={"event": "model_loading"})
+        RetryBudget.of(self.settings.registry_retry_seconds).apply(announce=self._retrying)
         try:
             served = load_pinned_model(self.settings)
             serving = self._prepare(served)
@@ -165,6 +168,11 @@ class EngineState:
             return None
         log.info("fast path verified equal to pipeline.predict on probe rows", extra={"event": "fast_path"})
         return compiled
+
+    def _retrying(self, line: str) -> None:
+        """A registry call is being retried: say so in the log and on /health/ready while loading."""
+        self.loading_detail = line
+        log.warning(line, extra={"event": "registry_retry"})
 
     def _fail(self, error: ModelLoadError) -> None:
         self.evaluation_settled.set()

@@ -23,7 +23,13 @@ from estimation_engine.model_cache import ModelCache
 from estimation_engine.settings import CacheTrust, EngineSettings
 from training.artifact import ArtifactError, PriceModel, artifact_digest, load_model_artifact
 from training.local_state import default_tracking_uri
-from training.registry import TAG_SHA256, ModelNotFoundError, RegisteredVersion, RegistryError
+from training.registry import (
+    TAG_SHA256,
+    ModelNotFoundError,
+    RegisteredVersion,
+    RegistryError,
+    RegistryUnreachableError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +74,9 @@ def load_pinned_model(settings: EngineSettings) -> ServedModel:
 
 
 def registry_uri(settings: EngineSettings) -> str:
-    return settings.registry_uri or settings.tracking_uri or default_tracking_uri()
+    """The registry named by the settings; unset, the embedded default's dev registry (a laptop after
+    ``make demo``). Each environment's overlay or stack names its own workspace."""
+    return settings.registry_uri or settings.tracking_uri or default_tracking_uri("dev")
 
 
 def _load_folder(settings: EngineSettings) -> ServedModel:
@@ -133,13 +141,15 @@ def _load_from_registry(settings: EngineSettings) -> ServedModel:
 def _registered(settings: EngineSettings, uri: str, name: str, version: int) -> RegisteredVersion:
     from training.registry import ModelRegistry  # the MLflow client is imported on first use
 
-    registry = ModelRegistry(settings.tracking_uri, settings.registry_uri)
+    registry = ModelRegistry(settings.tracking_uri or uri, settings.registry_uri)
     try:
         record = registry.get(name, version)
     except ModelNotFoundError as error:
         raise ModelLoadError(
             LoadFailure.NOT_FOUND, f"model {name!r} version {version} does not exist in registry {uri}"
         ) from error
+    except RegistryUnreachableError as error:
+        raise ModelLoadError(LoadFailure.REGISTRY_UNREACHABLE, str(error)) from error
     except RegistryError as error:
         raise ModelLoadError(LoadFailure.REGISTRY_UNREACHABLE, f"registry {uri} unusable: {error}") from error
     if not record.sha256:
@@ -153,7 +163,7 @@ def _registered(settings: EngineSettings, uri: str, name: str, version: int) -> 
 def _download(settings: EngineSettings, uri: str, record: RegisteredVersion, destination: Path) -> Path:
     from training.registry import ChecksumMismatchError, ModelRegistry
 
-    registry = ModelRegistry(settings.tracking_uri, settings.registry_uri)
+    registry = ModelRegistry(settings.tracking_uri or uri, settings.registry_uri)
     try:
         return registry.download(record, destination)
     except RegistryError as error:

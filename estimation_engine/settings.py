@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from estimation_engine.cpu_budget import usable_cpus
 from training.local_state import state_dir
 from training.pins import PinError, parse_model_pin
+from training.registry_retries import DEFAULT_BUDGET_SECONDS, MAX_BUDGET_SECONDS
 
 DEFAULT_PORT = 8080
 DEFAULT_MAX_BATCH_SIZE = 1000
@@ -80,6 +81,11 @@ class EngineSettings(BaseModel):
     )
     log_level: str = Field("INFO", alias="ENGINE_LOG_LEVEL")
     shutdown_grace_seconds: int = Field(20, alias="ENGINE_SHUTDOWN_GRACE_SECONDS", ge=0, le=3600)
+    # How long registry calls may retry before the load fails as registry-unreachable (the training job
+    # reads the same variable): keep it inside the orchestrator's readiness budget.
+    registry_retry_seconds: float = Field(
+        DEFAULT_BUDGET_SECONDS, alias="REGISTRY_RETRY_SECONDS", ge=1, le=MAX_BUDGET_SECONDS
+    )
 
     @field_validator("log_level")
     @classmethod

@@ -4,9 +4,12 @@
    local gitops remote, and merge it (a reviewer would press the button).
 2. Render dev's overlay with ``kubectl kustomize`` (what Argo CD applies) and the offline infra plan of the
    dev stack (what ``pulumi up`` deploys to ACI): both carry the new pin.
-3. Promote dev -> qa -> prod by pull request, merged; prod's rendered Deployment now carries the pin.
-4. Start the estimation engine on 127.0.0.1 exactly as prod's overlay configures it, wait for ready, run
-   the post-deploy smoke test, print a sample estimate with its range, stop the engine.
+3. Promote dev -> qa -> prod by pull request, merged: each environment has its own registry (as each
+   stack has its own Azure ML workspace), so each promotion copies the model into the next registry,
+   verified by sha256, and pins that registry's version; prod's rendered Deployment carries the pin.
+4. Start the estimation engine on 127.0.0.1 exactly as prod's overlay configures it (against prod's
+   registry), wait for ready, run the post-deploy smoke test, check that it serves the bytes trained in
+   dev, print a sample estimate with its range, stop the engine.
 5. Retrain on the same data: "no improvement", nothing changes.
 6. Summarise: versions, PRs, where things are, what to run next.
 
@@ -31,7 +34,7 @@ import httpx
 
 from training.cli import main as training
 from training.config import DEFAULT_CONFIG, load_config
-from training.local_state import default_tracking_uri, project_root, state_dir
+from training.local_state import default_tracking_uri, project_root, registry_dir, state_dir
 from training.overlay_render import render_objects
 from training.pins import ENVIRONMENTS
 from training.promotion import PromotionError, promote
@@ -105,15 +108,18 @@ def show_planned_container(root: Path, env: str) -> None:
 def promote_by_pr(source: str, target: str) -> None:
     shell(f"python -m training promote --from {source} --to {target}")
     try:
-        result = promote(build_services(JobSettings.from_environment()), target, source=source)
+        promotion = promote(build_services(JobSettings.from_environment()), target, source=source)
     except PromotionError as reason:
         print(f"   nothing to promote: {reason}")
         return
-    print(f"   opened #{result.pull_request.number}: {result.pull_request.title}")
+    if promotion.copy is not None:
+        print(f"   model: {promotion.copy.describe()}")
+    print(f"   {promotion.image.describe()}")
+    print(f"   opened #{promotion.change.pull_request.number}: {promotion.change.pull_request.title}")
     merge_open(target)
 
 
-def engine_environment(objects: list[dict], port: int) -> dict[str, str]:
+def engine_environment(objects: list[dict], env: str, port: int) -> dict[str, str]:
     """The engine's environment as the rendered overlay sets it, with the local-only overrides."""
     config_maps = {o["metadata"]["name"]: o.get("data", {}) for o in objects if o["kind"] == "ConfigMap"}
     deployment = next(o for o in objects if o["kind"] == "Deployment")
@@ -123,8 +129,8 @@ def engine_environment(objects: list[dict], port: int) -> dict[str, str]:
         environment.update(config_maps.get(ref.get("configMapRef", {}).get("name"), {}))
     environment.update({e["name"]: e["value"] for e in container.get("env", []) if "value" in e})
     overrides = {
-        # The overlay points at the environment's Azure ML workspace; here the registry is the local one.
-        "MLFLOW_TRACKING_URI": default_tracking_uri(),
+        # The overlay points at the environment's Azure ML workspace; here its registry is the local one.
+        "MLFLOW_TRACKING_URI": default_tracking_uri(env),
         # Loopback only, on a free port; the pod listens on all its addresses instead.
         "ENGINE_HOST": "127.0.0.1",
         "ENGINE_PORT": str(port),
@@ -146,7 +152,7 @@ def free_port() -> int:
 def engine_as_overlay(root: Path, env: str) -> Iterator[str]:
     """Run ``python -m estimation_engine serve`` with ``env``'s overlay settings; stop it by its PID."""
     port = free_port()
-    variables = engine_environment(render_objects(root, env), port)
+    variables = engine_environment(render_objects(root, env), env, port)
     shell(
         f"python -m estimation_engine serve --host 127.0.0.1 --port {port}   # with {env}'s overlay settings"
     )
@@ -166,6 +172,18 @@ def engine_as_overlay(root: Path, env: str) -> Iterator[str]:
             process.wait()
         log.close()
         print(f"   engine (pid {process.pid}) stopped; its log: {state_dir() / 'engine-demo.log'}")
+
+
+def same_bytes_as_dev(url: str) -> None:
+    """The model prod serves is, byte for byte, the one trained and registered in dev."""
+    served = httpx.get(f"{url}/v1/model", timeout=10).json()
+    services = build_services(JobSettings.from_environment())
+    dev_pin = services.remote.read_pins()["dev"]
+    trained = services.registry("dev").get(dev_pin.name, dev_pin.version)  # type: ignore[arg-type]
+    print(f"   prod serves {served['name']} v{served['version']} sha256 {served['sha256'][:16]}...; "
+          f"dev registered {trained.describe()} sha256 {(trained.sha256 or '')[:16]}...")  # fmt: skip
+    if served["sha256"] != trained.sha256:
+        sys.exit("demo: prod does not serve the bytes trained in dev")
 
 
 def smoke_and_estimate(url: str, expected_version: str) -> None:
@@ -222,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
         banner("4. serve prod's pin on 127.0.0.1 exactly as prod's overlay configures the engine")
         with engine_as_overlay(checkout.path, "prod") as url:
             smoke_and_estimate(url, prod_pin["MODEL_VERSION"])
+            same_bytes_as_dev(url)
 
     banner("5. retrain on the same data: the gate must say 'no improvement'")
     before = pins_on_remote()
@@ -241,11 +260,12 @@ def summary(pins: dict[str, str], seconds: float) -> None:
     print(f"   pull requests: {len(prs)} in all, {sum(pr.state == 'merged' for pr in prs)} merged "
           "(python -m training prs --all)")  # fmt: skip
     state = state_dir()
-    print(f"   registry and runs: {state / 'mlflow.db'} (artifacts in {state / 'mlartifacts'})")
+    for env in ENVIRONMENTS:
+        print(f"   {env} registry: {registry_dir(env) / 'mlflow.db'} (artifacts beside it)")
     print(f"   decision records and plots: {state / 'runs'}/<run id>/ (decision.json, plots/*.png)")
     print(f"   gitops remote: {state / 'gitops.git'}")
     print(
-        f"   MLflow UI: .venv/bin/mlflow ui --backend-store-uri sqlite:///{state / 'mlflow.db'} --host 127.0.0.1"
+        f"   MLflow UI: .venv/bin/mlflow ui --backend-store-uri {default_tracking_uri('dev')} --host 127.0.0.1"
     )
     print("   next, with Azure credentials: pulumi stack select dev && pulumi up --refresh "
           "(see README, 'Going to Azure')")  # fmt: skip

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import atexit
 import functools
+import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,9 +22,13 @@ import pandas as pd
 import pytest
 import yaml
 
+from training.artifact import artifact_digest
 from training.config import DEFAULT_CONFIG, TrainingConfig, load_config
+from training.container_images import ImageReference
+from training.environment_registries import EnvironmentRegistries
 from training.git import git
 from training.gitops_remote import GitopsRemote, ensure_local_remote
+from training.local_state import sqlite_uri
 from training.pins import ENVIRONMENTS, ModelPin, model_pin_path
 from training.pull_requests.local import LocalPullRequests
 from training.registry import ModelRegistry
@@ -62,20 +69,45 @@ def small_config(tmp_path: Path, ames: pd.DataFrame) -> TrainingConfig:
     return load_config(write_small_config(tmp_path / "config", ames))
 
 
+class RecordingContainerRegistries:
+    """Azure Container Registry stand-in: which image digests each registry holds, and the imports asked."""
+
+    def __init__(self) -> None:
+        self.images: set[str] = set()
+        self.imports: list[tuple[str, str, str]] = []
+
+    def contains(self, image: ImageReference) -> bool:
+        return str(image) in self.images
+
+    def copy(self, source: ImageReference, target_host: str, source_env: str) -> None:
+        if str(source) not in self.images:
+            from training.container_images import ImageImportError
+
+            raise ImageImportError(f"az acr import: {source} does not exist")
+        self.imports.append((str(source), target_host, source_env))
+        self.images.add(str(source.in_registry(target_host)))
+
+
 @dataclass
 class Workspace:
-    """A throwaway project: its own state folder, gitops remote, PR records and registry."""
+    """A throwaway project: its own state folder, gitops remote, PR records and a registry per environment."""
 
     root: Path
     state: Path
     remote: GitopsRemote
     prs: LocalPullRequests
-    registry: ModelRegistry
+    registries: EnvironmentRegistries
+    images: RecordingContainerRegistries
+
+    @property
+    def registry(self) -> ModelRegistry:
+        """dev's registry, where training registers."""
+        return self.registries.registry("dev")
 
     def services(self, preview=None):
         from training.pipeline import Services
 
-        return Services(registry=self.registry, remote=self.remote, provider=self.prs, preview=preview)
+        return Services(self.registries, self.remote, self.prs, preview, self.images)
 
     def pin(self, env: str) -> ModelPin:
         return self.remote.read_pins()[env]
@@ -89,20 +121,24 @@ class Workspace:
             )
             checkout.push("main", expected_remote=previous)
 
-    def register_version(self, metrics: dict[str, float] | None = None) -> int:
-        """A registry version without training (for tests of pin changes, which read only its record)."""
+    def register_version(self, metrics: dict[str, float] | None = None, env: str = "dev") -> int:
+        """A registry version without training: a small real artifact folder whose sha256 is recorded, for
+        tests of pin changes and copies (which read records and move bytes, but never load the model)."""
         import json
+        import tempfile
 
-        client = self.registry.client
-        experiment = client.get_experiment_by_name("stubs") or client.get_experiment(
-            client.create_experiment("stubs")
-        )
-        run = client.create_run(experiment.experiment_id)
-        tags = {"artifact_sha256": "0" * 64, "metrics": json.dumps(metrics or {"rmse_log": 0.12}),
-                "lineage_key": run.info.run_id}  # fmt: skip
-        return self.registry.register(
-            MODEL_NAME, run.info.run_id, f"{run.info.artifact_uri}/model", tags
-        ).version
+        registry = self.registries.registry(env)
+        with tempfile.TemporaryDirectory() as folder:
+            artifact = Path(folder) / "model"
+            artifact.mkdir()
+            (artifact / "estimation.json").write_text(
+                json.dumps({"made": "by the tests", "metrics": metrics})
+            )
+            (artifact / "model.pkl").write_bytes(os.urandom(64))  # each version its own bytes
+            run_id, uri = registry.upload(artifact, MODEL_NAME, "stub", {})
+            tags = {"artifact_sha256": artifact_digest(artifact), "lineage_key": run_id,
+                    "metrics": json.dumps(metrics or {"rmse_log": 0.12})}  # fmt: skip
+            return registry.register(MODEL_NAME, run_id, uri, tags).version
 
     def remote_log(self) -> list[str]:
         return git(["log", "--all", "--format=%H %s"], cwd=self.state / "gitops.git").splitlines()
@@ -132,9 +168,16 @@ def make_workspace(base: Path) -> Workspace:
     root = make_project(base / "project")
     state = base / "state"
     remote = ensure_local_remote(state / "gitops.git", root)
-    shutil.copyfile(empty_mlflow_db(), state / "mlflow.db")
-    registry = ModelRegistry(f"sqlite:///{state / 'mlflow.db'}")
-    return Workspace(root, state, remote, LocalPullRequests(state / "pull-requests.json", remote), registry)
+    registries = {}
+    for env in ENVIRONMENTS:  # each environment its own registry, as in .mlops/registries/<env>/
+        database = state / "registries" / env / "mlflow.db"
+        database.parent.mkdir(parents=True)
+        shutil.copyfile(empty_mlflow_db(), database)
+        registries[env] = ModelRegistry(sqlite_uri(database))
+    prs = LocalPullRequests(state / "pull-requests.json", remote)
+    return Workspace(
+        root, state, remote, prs, EnvironmentRegistries.of(registries), RecordingContainerRegistries()
+    )
 
 
 @pytest.fixture
@@ -176,3 +219,26 @@ def registered_models(
             space.registry.tracking_uri, MODEL_NAME, tuple(versions), space.state, tuple(rows)
         )
     shutil.rmtree(base, ignore_errors=True)
+
+
+@contextmanager
+def stalled_registry() -> Iterator[str]:
+    """A registry URL on 127.0.0.1 that accepts connections and never answers (a hung server).
+
+    The listening socket is never accepted from: the kernel completes the handshakes into its backlog and
+    every request then waits for an answer that does not come. Closed on exit.
+    """
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        listener.close()
+
+
+def refusing_registry() -> str:
+    """A registry URL on 127.0.0.1 where nothing listens: every connection is refused."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{probe.getsockname()[1]}"

@@ -35,6 +35,8 @@ def bump_change(
     new_pin = ModelPin(version.name, version.version)
     path = str(model_pin_path(env))
     title = f"Bump {version.name} to v{version.version} in {env}"
+    if verdict.outcome == "switched":  # a deliberate change of model: the title must say so
+        title = f"Switch {env} to {version.name} v{version.version} (replacing {current_pin.describe()})"
     fingerprint = version.tags.get("data_fingerprint", "unknown")
     body = "\n".join(
         [
@@ -54,7 +56,7 @@ def bump_change(
             f"Rollback: `python -m training rollback --env {env}` (or revert the merge commit).",
         ]
     )
-    message = f"Bump {version.name} to v{version.version} in {env}\n\nTraining run {version.run_id}; {verdict.reason}."
+    message = f"{title}\n\nTraining run {version.run_id}; {verdict.reason}."
     return PinChange(
         env=env,
         purpose=f"bump-{version.name}",

@@ -13,18 +13,22 @@ from pathlib import Path
 
 from training.config import DEFAULT_CONFIG, ConfigError, load_config
 from training.conformal import CalibrationError
+from training.container_images import ImageImportError
 from training.dataset import DataError
+from training.environment_registries import RegistrySettingsError
 from training.estimator import EstimatorConfigError
+from training.gate import SWITCH_FLAG
 from training.git import GitError
 from training.gitops_remote import GitopsError
 from training.pins import ENVIRONMENTS, PinError
 from training.pull_requests.base import PullRequestError
 from training.registry import RegistryError
+from training.registry_retries import RetryBudget, RetryBudgetError
 
 # Errors that mean "fix your input or environment", reported in one line without a traceback.
 USER_ERRORS = (
     ConfigError, DataError, EstimatorConfigError, CalibrationError, PinError, GitopsError, PullRequestError,
-    RegistryError, GitError,
+    RegistryError, GitError, RegistrySettingsError, ImageImportError, RetryBudgetError,
 )  # fmt: skip
 
 
@@ -36,6 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from training.services import SettingsError
 
     try:
+        RetryBudget.from_environment().apply()  # an unreachable registry fails within the budget, saying so
         return args.handler(args)
     except (*USER_ERRORS, ChampionError, PromotionError, SettingsError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -52,6 +57,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--env", choices=ENVIRONMENTS, default="dev", help="environment whose champion to beat")
     run.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="training config YAML")
     run.add_argument("--force", action="store_true", help="register and bump even if not better")
+    run.add_argument(
+        SWITCH_FLAG, dest="switch_model", action="store_true",
+        help="replace a champion that cannot be compared (another model name, or features the data lacks)",
+    )  # fmt: skip
     run.set_defaults(handler=_run)
 
     pins = commands.add_parser("pins", help="print pins as they stand on the gitops remote's default branch")
@@ -68,15 +77,25 @@ def _parser() -> argparse.ArgumentParser:
     merge.set_defaults(handler=_merge)
 
     promote = commands.add_parser(
-        "promote", help="open a PR copying one environment's pins to another (or pinning one chosen version)"
+        "promote",
+        help="copy an environment's model (into the target's registry) and image (into its container "
+        "registry), then open the PR pinning them there",
     )
-    source = promote.add_mutually_exclusive_group(required=True)
-    source.add_argument(
+    promote.add_argument(
         "--from", dest="source", choices=ENVIRONMENTS, help="copy this environment's model and image"
     )
-    source.add_argument("--model-version", type=int, help="pin exactly this registered version instead")
+    promote.add_argument(
+        "--model-version", type=int,
+        help="this version instead of the pinned one: of --from's registry (copied), else of the target's",
+    )  # fmt: skip
     promote.add_argument("--to", dest="target", choices=ENVIRONMENTS, required=True)
     promote.set_defaults(handler=_promote)
+
+    verify = commands.add_parser(
+        "verify-image", help="check that the image digest an environment pins is in its container registry"
+    )
+    verify.add_argument("--env", choices=ENVIRONMENTS, required=True)
+    verify.set_defaults(handler=_verify_image)
 
     rollback = commands.add_parser(
         "rollback", help="open a PR that reverts the last pin change of an environment"
@@ -107,7 +126,7 @@ def _run(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     services = build_services(JobSettings.from_environment())
-    outcome = run(config, args.env, services, force=args.force)
+    outcome = run(config, args.env, services, force=args.force, switch_model=args.switch_model)
     print(f"verdict: {outcome.verdict.reason}")
     if outcome.registered is not None:
         print(f"registered: {outcome.registered.name} v{outcome.registered.version}")
@@ -169,9 +188,20 @@ def _promote(args: argparse.Namespace) -> int:
     from training.services import JobSettings, build_services
 
     services = build_services(JobSettings.from_environment())
-    return _report_change(
-        promote(services, args.target, source=args.source, model_version=args.model_version)
-    )
+    promotion = promote(services, args.target, source=args.source, model_version=args.model_version)
+    if promotion.copy is not None:
+        print(f"model: {promotion.copy.describe()}")
+    print(promotion.image.describe())
+    return _report_change(promotion.change)
+
+
+def _verify_image(args: argparse.Namespace) -> int:
+    from training.container_images import verify_pinned_image
+    from training.services import JobSettings, build_services
+
+    services = build_services(JobSettings.from_environment())
+    print(verify_pinned_image(services.remote, services.images, args.env))
+    return 0
 
 
 def _rollback(args: argparse.Namespace) -> int:

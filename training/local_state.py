@@ -1,8 +1,12 @@
-"""Where the embedded default keeps its state: registry, runs, gitops remote, PR records, caches.
+"""Where the embedded default keeps its state: registries, runs, gitops remote, PR records, caches.
 
 Everything lives under one folder, ``.mlops/`` at the repository root (git-ignored), so a fresh checkout
 needs nothing started by hand and ``make clean-state`` forgets it all. ``MLOPS_HOME`` moves it (the tests
 point it at a temporary folder).
+
+Each environment has its own registry, ``registries/<env>/`` (a SQLite MLflow store and its artifacts),
+as each cloud environment has its own Azure ML workspace: a pin names a version in its environment's
+registry, and a promotion copies the model from one registry into the next.
 """
 
 from __future__ import annotations
@@ -24,13 +28,29 @@ def state_dir() -> Path:
     return Path(configured).resolve() if configured else project_root() / ".mlops"
 
 
-def default_tracking_uri() -> str:
-    """The local MLflow tracking and registry store: one SQLite file, nothing to start."""
-    return f"sqlite:///{state_dir() / 'mlflow.db'}"
+def registry_dir(env: str) -> Path:
+    """The folder of ``env``'s local registry: ``mlflow.db`` and ``mlartifacts/``."""
+    return state_dir() / "registries" / env
 
 
-def artifact_root() -> Path:
-    return state_dir() / "mlartifacts"
+def default_tracking_uri(env: str) -> str:
+    """``env``'s local MLflow tracking and registry store: one SQLite file, nothing to start."""
+    return sqlite_uri(registry_dir(env) / "mlflow.db")
+
+
+def sqlite_uri(database: Path) -> str:
+    return f"sqlite:///{database}"
+
+
+def sqlite_artifact_root(tracking_uri: str) -> Path | None:
+    """Where a SQLite store keeps its artifacts: ``mlartifacts/`` beside the database file.
+
+    None for every other store (a tracking server or Azure ML decides where its artifacts go).
+    """
+    prefix = "sqlite:///"
+    if not tracking_uri.startswith(prefix):
+        return None
+    return Path(tracking_uri.removeprefix(prefix)).parent / "mlartifacts"
 
 
 def gitops_remote_path() -> Path:

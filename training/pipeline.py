@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,9 +29,11 @@ from training.artifact import (
     save_model_artifact,
 )
 from training.config import TrainingConfig
+from training.container_images import ContainerRegistries
 from training.dataset import Dataset, load_dataset
+from training.environment_registries import EnvironmentRegistries
 from training.evaluation import coverage_by_price_band, metrics, save_plots
-from training.gate import Verdict, decide
+from training.gate import Verdict, decide, incomparability, not_comparable, switched
 from training.git import head_commit
 from training.gitops_remote import GitopsRemote
 from training.local_state import project_root, runs_dir
@@ -63,19 +65,29 @@ class ChampionError(RuntimeError):
 
 @dataclass(frozen=True)
 class Services:
-    """Where the pipeline reads and writes: registry, tracking, gitops remote, PR provider."""
+    """Where the job reads and writes: each environment's registry, the gitops remote and its pull
+    requests, and (for promotions) the environments' container registries."""
 
-    registry: ModelRegistry
+    registries: EnvironmentRegistries
     remote: GitopsRemote
     provider: PullRequestProvider
     preview: Preview | None = None
+    images: ContainerRegistries | None = None
+
+    def registry(self, env: str) -> ModelRegistry:
+        return self.registries.registry(env)
 
 
 @dataclass(frozen=True)
 class Champion:
+    env: str
     pin: ModelPin
     pin_text: str
     model: PriceModel | None
+
+    def incomparability(self, model_name: str, columns: Collection[str]) -> str | None:
+        """Why this champion cannot be scored on a run of ``model_name`` over ``columns`` (None: it can)."""
+        return incomparability(self.pin, self.model.card if self.model else None, model_name, columns)
 
 
 @dataclass(frozen=True)
@@ -110,7 +122,7 @@ def read_champion(env: str, remote: GitopsRemote, registry: ModelRegistry) -> Ch
         pin = checkout.model_pin(env)
         text = checkout.read(str(model_pin_path(env))) or ""
     if pin.version is None:
-        return Champion(pin, text, None)
+        return Champion(env, pin, text, None)
     try:
         version = registry.get(pin.name, pin.version)
     except ModelNotFoundError as error:
@@ -120,7 +132,7 @@ def read_champion(env: str, remote: GitopsRemote, registry: ModelRegistry) -> Ch
         ) from error
     with tempfile.TemporaryDirectory(prefix="champion-") as folder:
         path = registry.download(version, Path(folder) / "model")
-        return Champion(pin, text, load_model_artifact(path, version.sha256))
+        return Champion(env, pin, text, load_model_artifact(path, version.sha256))
 
 
 def score(model: PriceModel, dataset: Dataset, rows: np.ndarray) -> dict[str, float]:
@@ -161,9 +173,21 @@ def train(
 
 def evaluate(
     config: TrainingConfig, dataset: Dataset, split: Split, challenger_metrics: dict[str, float],
-    champion: Champion, force: bool = False,
+    champion: Champion, force: bool = False, switch_model: bool = False,
 ) -> Evaluation:  # fmt: skip
-    """Step 3: score the champion on the challenger's test split and let the gate decide."""
+    """Step 3: score the champion on the challenger's test split and let the gate decide.
+
+    A champion that cannot be compared (another model name, required features missing from the data)
+    is not scored: the verdict is "not-comparable", or "switched" when the user asked to switch.
+    """
+    reason = champion.incomparability(config.model_name, dataset.features.columns)
+    if reason is not None:
+        verdict = (
+            switched(config.gate, reason, challenger_metrics, champion.pin)
+            if switch_model
+            else not_comparable(config.gate, reason, champion.pin.version, champion.env, config.model_name)
+        )
+        return Evaluation(verdict, dict(challenger_metrics), None)
     champion_metrics = score(champion.model, dataset, split.test) if champion.model else None
     verdict = decide(config.gate, challenger_metrics, champion_metrics, champion.pin.version, force)
     return Evaluation(verdict, dict(challenger_metrics), champion_metrics)
@@ -249,31 +273,37 @@ def run(
     services: Services,
     force: bool = False,
     progress: Progress | None = None,
+    switch_model: bool = False,
 ) -> RunOutcome:
     """Train, gate against ``env``'s champion, and register and bump when the challenger wins."""
     progress = progress or Progress()
+    registry = services.registry(env)
     with progress.step("prepare data"):
         dataset = prepare(config)
         progress.report(
             f"   {len(dataset)} rows from {dataset.source}, fingerprint {dataset.fingerprint[:12]}"
         )
     with progress.step(f"read the champion pinned in {env}"):
-        champion = read_champion(env, services.remote, services.registry)
-        progress.report(f"   champion: {champion.pin.describe()}")
+        champion = read_champion(env, services.remote, registry)
+        progress.report(f"   champion: {champion.pin.describe()} (registry {registry.registry_uri})")
+    blocked = None if switch_model else champion.incomparability(config.model_name, dataset.features.columns)
     code_version = head_commit(project_root()) or "unknown"
     split = split_rows(dataset, config.split)
-    with tracking.tracked_run(
-        services.registry.tracking_uri,
-        config.model_name,
-        f"train-{env}",
-        {"env": env, "git_commit": code_version},
-    ) as tracked:
+    tags = {"env": env, "git_commit": code_version}
+    with tracking.tracked_run(registry.tracking_uri, config.model_name, f"train-{env}", tags) as tracked:
+        folder = runs_dir() / tracked.run_id
+        if blocked is not None:  # nothing to train for: the champion cannot be compared with
+            verdict = not_comparable(config.gate, blocked, champion.pin.version, env, config.model_name)
+            return _stopped(
+                config, env, dataset.fingerprint, Evaluation(verdict, {}, None), tracked, progress
+            )
         with progress.step("train"):
             challenger = train(config, dataset, split, code_version, tracked.run_id)
         with progress.step("evaluate on the test split"):
-            evaluation = evaluate(config, dataset, split, dict(challenger.card.metrics), champion, force)
+            evaluation = evaluate(
+                config, dataset, split, dict(challenger.card.metrics), champion, force, switch_model
+            )
         progress.report(f"   verdict: {evaluation.verdict.reason}")
-        folder = runs_dir() / tracked.run_id
         plots = record_training(config, env, dataset, split, challenger, folder / "plots")
         record_evaluation(evaluation)
         sha256 = None
@@ -285,12 +315,10 @@ def run(
     try:
         if evaluation.verdict.register and sha256 is not None:
             with progress.step("register"):
-                registered = register(
-                    config, challenger.card, sha256, tracked, code_version, services.registry
-                )
+                registered = register(config, challenger.card, sha256, tracked, code_version, registry)
                 progress.report(f"   registered {registered.name} v{registered.version}")
             with progress.step(f"open the bump pull request for {env}"):
-                link = run_link(services.registry.tracking_uri, tracked.experiment_id)
+                link = run_link(registry.tracking_uri, tracked.experiment_id)
                 bumped = bump(env, registered, evaluation, champion.pin, champion.pin_text, services, link)
     except Exception as error:
         # The decision stands even if acting on it failed: record both, then let the caller report.
@@ -309,6 +337,18 @@ def run(
         write_decision(folder, record),
         plots,
     )
+
+
+def _stopped(
+    config: TrainingConfig, env: str, fingerprint: str, evaluation: Evaluation, tracked: tracking.TrackedRun,
+    progress: Progress,
+) -> RunOutcome:  # fmt: skip
+    """The outcome of a run that stops before training: its verdict logged and its decision recorded."""
+    progress.report(f"   verdict: {evaluation.verdict.reason}")
+    record_evaluation(evaluation)
+    record = decision_record(config, env, fingerprint, evaluation, tracked.run_id)
+    path = write_decision(runs_dir() / tracked.run_id, record)
+    return RunOutcome(tracked.run_id, evaluation.verdict, {}, None, None, None, path, ())
 
 
 def decision_record(

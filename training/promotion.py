@@ -1,9 +1,13 @@
 """Promotion, rollback and image pins: every other way an environment's pins change, each by PR.
 
-- promote: copy one environment's model pin (and image digest) to another, or pin one chosen registered
-  version (the "custom QA" case). Refused when the target already has it or the version is unknown.
+- promote: make the target run what the source runs. Each environment has its own registries, so the
+  model is *copied* from the source's MLflow registry into the target's (training/model_copy.py: same
+  sha256, lineage kept, verified) and the target pins its own version number; the image digest is
+  imported into the target's container registry (training/container_images.py). Only then is the pull
+  request opened, showing both sides. Or pin one chosen version: ``--model-version N`` with ``--from``
+  (N of the source's registry, copied) or without (N of the target's own registry).
 - rollback: put an environment's model pin back to what it was before its last change on the default
-  branch (the equivalent of reverting the last bump's merge).
+  branch (the equivalent of reverting the last bump's merge); that version is in its registry already.
 - pin-image: the build pipeline's write-back of a new engine image (by digest in qa and prod).
 """
 
@@ -11,10 +15,12 @@ from __future__ import annotations
 
 import getpass
 import os
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
+from training.container_images import ImageTransfer, transfer_image
 from training.git import git
 from training.gitops_remote import Checkout
+from training.model_copy import CopiedVersion, copy_version
 from training.pin_change import IMAGE_PURPOSE, PinChange, PinChangeResult, propose
 from training.pins import (
     NO_IMAGE_DIGEST,
@@ -28,7 +34,7 @@ from training.pins import (
     replace_image_pin,
 )
 from training.pipeline import Services
-from training.registry import ModelNotFoundError, RegisteredVersion
+from training.registry import ModelNotFoundError, ModelRegistry, RegisteredVersion
 
 DIGEST_REQUIRED = ("qa", "prod")
 
@@ -37,45 +43,116 @@ class PromotionError(ValueError):
     """The requested pin change is impossible or pointless; the message says why."""
 
 
+@dataclass(frozen=True)
+class Promotion:
+    """What a promotion did: the model copy (None when pinning the target's own version), the image
+    transfer, and the pull request."""
+
+    change: PinChangeResult
+    copy: CopiedVersion | None
+    image: ImageTransfer
+
+
+@dataclass(frozen=True)
+class _Pins:
+    """An environment's two pins as read on the default branch, with the files' text."""
+
+    model: ModelPin
+    model_text: str
+    image: ImagePin
+    image_text: str
+
+
 def promote(
     services: Services, target: str, source: str | None = None, model_version: int | None = None
-) -> PinChangeResult:
-    """Open the PR that makes ``target`` run ``source``'s model (and image digest), or ``model_version``."""
-    if (source is None) == (model_version is None):
-        raise PromotionError("give either a source environment or a model version to promote")
+) -> Promotion:
+    """Copy ``source``'s model (or version ``model_version``) and image into ``target``, then open the PR."""
+    if source is None and model_version is None:
+        raise PromotionError("give the environment to promote from (--from), a model version, or both")
     if source == target:
         raise PromotionError(f"cannot promote {target} to itself")
     with services.remote.checkout() as checkout:
-        current_model, model_text = _model(checkout, target)
-        current_image, image_text = _image(checkout, target)
-        if source is not None:
-            wanted_model, _ = _model(checkout, source)
-            wanted_image = _promoted_image(current_image, _image(checkout, source)[0])
-        else:
-            wanted_model, wanted_image = ModelPin(current_model.name, model_version), current_image
-    if wanted_model.version is None:
-        raise PromotionError(f"{source} has no model pinned yet: nothing to promote")
-    if (wanted_model, wanted_image) == (current_model, current_image):
-        raise PromotionError(f"{target} already runs {wanted_model.describe()} with {wanted_image.reference}")
-    version = _registered(services, wanted_model)
-    files = {str(model_pin_path(target)): wanted_model.render()}
-    if wanted_image != current_image:
-        files[str(kustomization_path(target))] = replace_image_pin(
-            image_text, wanted_image, str(kustomization_path(target))
-        )
-    origin = f"from {source}" if source else "by request"
-    title = f"Promote {wanted_model.describe()} to {target} ({origin})"
-    body = _body(title, target, current_model, wanted_model, current_image, wanted_image, version)
+        now = _pins(checkout, target)
+        origin = _pins(checkout, source) if source else None
+    if origin is None:  # one of the target's own versions
+        wanted = ModelPin(now.model.name, model_version)
+        facts, copy = _registered(services.registry(target), target, wanted), None
+    else:
+        copy = _copy(services, origin.model, model_version, source, target)  # type: ignore[arg-type]
+        wanted, facts = ModelPin(copy.target.name, copy.target.version), copy.target
+    follows_image = origin is not None and model_version is None
+    wanted_image = _promoted_image(now.image, origin.image) if follows_image else now.image  # type: ignore[union-attr]
+    if (wanted, wanted_image) == (now.model, now.image):
+        raise PromotionError(f"{target} already runs {wanted.describe()} with {wanted_image.reference}")
+    image = (
+        _transfer(services, origin.image, now.image, source) if follows_image else ImageTransfer("unchanged")
+    )  # type: ignore[union-attr, arg-type]
+    files = {str(model_pin_path(target)): wanted.render()}
+    if wanted_image != now.image:
+        path = str(kustomization_path(target))
+        files[path] = replace_image_pin(now.image_text, wanted_image, path)
+    title = _title(wanted, target, source, copy)
     change = PinChange(
         env=target,
-        purpose=f"promote-from-{source}" if source else f"pin-{wanted_model.name}-v{wanted_model.version}",
+        purpose=_purpose(wanted, source, follows_image, copy),
         files=files,
-        expected={str(model_pin_path(target)): model_text, str(kustomization_path(target)): image_text},
+        expected={
+            str(model_pin_path(target)): now.model_text,
+            str(kustomization_path(target)): now.image_text,
+        },
         title=title,
-        body=body,
+        body=_body(title, target, now, wanted, wanted_image, facts, copy, image, services),
         commit_message=f"{title}\n\nRequested by {_requester()}.",
     )
-    return propose(change, services.remote, services.provider, services.preview)
+    return Promotion(propose(change, services.remote, services.provider, services.preview), copy, image)
+
+
+def _copy(
+    services: Services, pinned: ModelPin, model_version: int | None, source: str, target: str
+) -> CopiedVersion:
+    number = model_version if model_version is not None else pinned.version
+    if number is None:
+        raise PromotionError(f"{source} has no model pinned yet: nothing to promote")
+    source_registry, target_registry = services.registries.for_promotion(source, target)
+    version = _registered(source_registry, source, ModelPin(pinned.name, number))
+    return copy_version(source_registry, source, version, target_registry, target)
+
+
+def _transfer(
+    services: Services, source_image: ImagePin, target_image: ImagePin, source: str
+) -> ImageTransfer:
+    if source_image.digest in (None, NO_IMAGE_DIGEST) or source_image.digest == target_image.digest:
+        return transfer_image(_NoRegistries(), source_image, target_image, source)
+    if services.images is None:
+        raise PromotionError(
+            f"{source}'s image {source_image.reference} must be imported into {target_image.new_name}, "
+            "but no container registry access is configured"
+        )
+    return transfer_image(services.images, source_image, target_image, source)
+
+
+class _NoRegistries:
+    """For transfers that need no registry (no image yet, or already pinned): any call is a bug."""
+
+    def contains(self, image: object) -> bool:
+        raise AssertionError("no container registry call was expected")
+
+    def copy(self, source: object, target_host: str, source_env: str) -> None:
+        raise AssertionError("no container registry call was expected")
+
+
+def _title(wanted: ModelPin, target: str, source: str | None, copy: CopiedVersion | None) -> str:
+    if copy is None:
+        return f"Pin {wanted.describe()} in {target} (by request)"
+    return f"Promote {copy.source.describe()} from {source} to {target} (as {target} v{wanted.version})"
+
+
+def _purpose(wanted: ModelPin, source: str | None, follows_image: bool, copy: CopiedVersion | None) -> str:
+    if follows_image:
+        return f"promote-from-{source}"
+    if copy is not None:
+        return f"pin-{wanted.name}-from-{source}-v{copy.source.version}"
+    return f"pin-{wanted.name}-v{wanted.version}"
 
 
 def rollback(services: Services, env: str) -> PinChangeResult:
@@ -92,7 +169,7 @@ def rollback(services: Services, env: str) -> PinChangeResult:
     previous = parse_model_pin(previous_text, f"{path} before {changed_by[:12]}")
     if previous.version is None:
         raise PromotionError(f"before its last change {env} had no model pinned: nothing to roll back to")
-    version = _registered(services, previous)
+    version = _registered(services.registry(env), env, previous)  # in env's registry by construction
     title = f"Roll back {env} to {previous.describe()} (from {current.describe()})"
     body = "\n".join(
         [
@@ -120,7 +197,8 @@ def pin_image(
         raise PromotionError("pass --digest or --tag")
     path = str(kustomization_path(env))
     with services.remote.checkout() as checkout:
-        current, text = _image(checkout, env)
+        pins = _pins(checkout, env)
+    current, text = pins.image, pins.image_text
     entry = {
         "name": current.name,
         "newName": name or current.new_name,
@@ -138,20 +216,17 @@ def pin_image(
     return propose(change, services.remote, services.provider, services.preview)
 
 
-def _model(checkout: Checkout, env: str) -> tuple[ModelPin, str]:
-    path = str(model_pin_path(env))
-    text = checkout.read(path)
-    if text is None:
-        raise PromotionError(f"{path} is missing on the default branch")
-    return parse_model_pin(text, path), text
-
-
-def _image(checkout: Checkout, env: str) -> tuple[ImagePin, str]:
-    path = str(kustomization_path(env))
-    text = checkout.read(path)
-    if text is None:
-        raise PromotionError(f"{path} is missing on the default branch")
-    return parse_image_pin(text, path), text
+def _pins(checkout: Checkout, env: str) -> _Pins:
+    files = {}
+    for path in (str(model_pin_path(env)), str(kustomization_path(env))):
+        text = checkout.read(path)
+        if text is None:
+            raise PromotionError(f"{path} is missing on the default branch")
+        files[path] = text
+    model_text, image_text = files.values()
+    model_source, image_source = files.keys()
+    return _Pins(parse_model_pin(model_text, model_source), model_text,
+                 parse_image_pin(image_text, image_source), image_text)  # fmt: skip
 
 
 def _promoted_image(target: ImagePin, source: ImagePin) -> ImagePin:
@@ -161,12 +236,12 @@ def _promoted_image(target: ImagePin, source: ImagePin) -> ImagePin:
     return replace(target, digest=source.digest, new_tag=None)
 
 
-def _registered(services: Services, pin: ModelPin) -> RegisteredVersion:
+def _registered(registry: ModelRegistry, env: str, pin: ModelPin) -> RegisteredVersion:
     try:
-        return services.registry.get(pin.name, pin.version)  # type: ignore[arg-type]
+        return registry.get(pin.name, pin.version)  # type: ignore[arg-type]
     except ModelNotFoundError as error:
         raise PromotionError(
-            f"{pin.describe()} is not in the registry at {services.registry.registry_uri}"
+            f"{pin.describe()} is not in {env}'s registry at {registry.registry_uri}"
         ) from error
 
 
@@ -179,15 +254,26 @@ def _before_last_change(checkout: Checkout, path: str) -> tuple[str | None, str]
     return (shown + "\n" if shown else None), commits[0]
 
 
-def _body(title: str, env: str, old_model: ModelPin, new_model: ModelPin, old_image: ImagePin,
-          new_image: ImagePin, version: RegisteredVersion) -> str:  # fmt: skip
-    lines = [f"## {title}", "", "| | now | after merge |", "|---|---|---|",
-             f"| model | {old_model.describe()} | {new_model.describe()} |",
-             f"| image | `{old_image.reference}` | `{new_image.reference}` |", "", _version_facts(version), ""]  # fmt: skip
-    if new_image.digest and new_image.digest != old_image.digest:
-        lines.append(
-            f"The image digest must exist in {env}'s registry (`az acr import` it if it was built elsewhere)."
-        )
+def _body(
+    title: str, env: str, now: _Pins, wanted: ModelPin, wanted_image: ImagePin, facts: RegisteredVersion,
+    copy: CopiedVersion | None, image: ImageTransfer, services: Services,
+) -> str:  # fmt: skip
+    """Both sides of the promotion: what the source runs, what the target runs now and after the merge."""
+    target_registry = services.registries.location(env).tracking_uri
+    if copy is None:
+        rows = [f"| | {env} now | {env} after merge |", "|---|---|---|",
+                f"| model | {now.model.describe()} | {wanted.describe()} |",
+                f"| registry | `{target_registry}` | `{target_registry}` |",
+                f"| image | `{now.image.reference}` | `{wanted_image.reference}` |"]  # fmt: skip
+    else:
+        source, source_registry = copy.source_env, services.registries.location(copy.source_env).tracking_uri
+        how = "copied" if not copy.reused else "already copied"
+        rows = [f"| | {source} (source) | {env} now | {env} after merge |", "|---|---|---|---|",
+                f"| model | {copy.source.describe()} | {now.model.describe()} | {wanted.describe()} ({how} from {source} v{copy.source.version}) |",
+                f"| registry | `{source_registry}` | `{target_registry}` | `{target_registry}` |",
+                f"| artifact sha256 | `{copy.source.sha256}` | | `{copy.target.sha256}` |",
+                f"| image | | `{now.image.reference}` | `{wanted_image.reference}` |"]  # fmt: skip
+    lines = [f"## {title}", "", *rows, "", f"- Image: {image.describe()}", _version_facts(facts), ""]
     lines.append(f"Requested by {_requester()}. Rollback: `python -m training rollback --env {env}`.")
     return "\n".join(lines)
 
@@ -199,7 +285,7 @@ def _version_facts(version: RegisteredVersion) -> str:
     )
     return "\n".join([
         f"- {version.name} v{version.version}: {shown or 'no metrics recorded'}",
-        f"- Produced by training run `{version.run_id}`, git commit `{version.tags.get('git_commit', 'unknown')}`",
+        f"- Produced by training run `{version.training_run_id}`, git commit `{version.tags.get('git_commit', 'unknown')}`",
         f"- Data fingerprint `{version.tags.get('data_fingerprint', 'unknown')}`, artifact sha256 `{version.sha256}`",
     ])  # fmt: skip
 

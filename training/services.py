@@ -3,7 +3,12 @@
 The embedded default needs no settings: a SQLite registry and a bare git remote under ``.mlops/``, and
 pull requests recorded beside it. Environment variables switch each part to its cloud counterpart:
 
-- ``MLFLOW_TRACKING_URI`` (and optionally ``MLFLOW_REGISTRY_URI``): the registry, e.g. Azure ML's MLflow URI.
+- ``MLFLOW_TRACKING_URI_<ENV>`` (``_DEV``, ``_QA``, ``_PROD``): each environment's registry, its Azure ML
+  workspace's MLflow URI; else ``MLFLOW_TRACKING_URI`` (and ``MLFLOW_REGISTRY_URI``) for every environment
+  (see training/environment_registries.py: promotions refuse that one).
+- ``CONTAINER_REGISTRY_ID_<ENV>``: the resource id of an environment's container registry, needed when a
+  promotion imports an image from a registry in another subscription (training/container_images.py).
+- ``REGISTRY_RETRY_SECONDS``: how long a registry call may retry before it is reported unreachable (30).
 - ``GITOPS_PROVIDER=github``: ``GITHUB_REPOSITORY`` (owner/name), ``GITHUB_TOKEN``, optional
   ``GITHUB_API_URL`` (GitHub Enterprise) and ``GITOPS_REMOTE_URL``.
 - ``GITOPS_PROVIDER=azure-repos``: ``AZURE_DEVOPS_ORG_URL``, ``AZURE_DEVOPS_PROJECT``,
@@ -22,9 +27,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from training.container_images import AzureContainerRegistries, registry_ids_from_environment
+from training.environment_registries import EnvironmentRegistries, registry_variable
 from training.git import auth_environment
 from training.gitops_remote import DEFAULT_BRANCH, GitopsRemote, ensure_local_remote
 from training.local_state import gitops_remote_path, project_root, pull_request_store
+from training.pins import ENVIRONMENTS
 from training.pipeline import Services
 from training.pull_requests.base import PullRequestProvider
 from training.pull_requests.local import LocalPullRequests
@@ -43,6 +51,8 @@ class JobSettings:
     provider: ProviderName = "local"
     tracking_uri: str | None = None
     registry_uri: str | None = None
+    environment_tracking_uris: Mapping[str, str] = field(default_factory=dict)
+    container_registry_ids: Mapping[str, str] = field(default_factory=dict)
     default_branch: str = DEFAULT_BRANCH
     remote_url: str | None = None
     github_repository: str = ""
@@ -62,6 +72,12 @@ class JobSettings:
             provider=provider,  # type: ignore[arg-type]
             tracking_uri=environ.get("MLFLOW_TRACKING_URI") or None,
             registry_uri=environ.get("MLFLOW_REGISTRY_URI") or None,
+            environment_tracking_uris={
+                env: environ[registry_variable(env)]
+                for env in ENVIRONMENTS
+                if environ.get(registry_variable(env))
+            },
+            container_registry_ids=registry_ids_from_environment(environ, ENVIRONMENTS),
             default_branch=environ.get("GITOPS_DEFAULT_BRANCH") or DEFAULT_BRANCH,
             remote_url=environ.get("GITOPS_REMOTE_URL") or None,
             github_repository=environ.get("GITHUB_REPOSITORY", ""),
@@ -75,12 +91,20 @@ class JobSettings:
 
 def build_services(settings: JobSettings) -> Services:
     remote, provider = _gitops(settings)
-    return Services(registry=build_registry(settings), remote=remote, provider=provider, preview=_preview())
+    images = AzureContainerRegistries(settings.container_registry_ids)
+    return Services(build_registries(settings), remote, provider, _preview(), images)
 
 
-def build_registry(settings: JobSettings) -> ModelRegistry:
-    """The registry alone, for steps that need no gitops remote (Azure ML's train and register)."""
-    return ModelRegistry(settings.tracking_uri, settings.registry_uri)
+def build_registries(settings: JobSettings) -> EnvironmentRegistries:
+    """Each environment's registry, by the rules of training/environment_registries.py."""
+    return EnvironmentRegistries.resolve(
+        settings.environment_tracking_uris, settings.tracking_uri, settings.registry_uri
+    )
+
+
+def build_registry(settings: JobSettings, env: str) -> ModelRegistry:
+    """One environment's registry alone, for steps that need no gitops remote (Azure ML's train, register)."""
+    return build_registries(settings).registry(env)
 
 
 def local_pull_requests() -> LocalPullRequests:

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from training.local_state import artifact_root, default_tracking_uri
+from training.local_state import sqlite_artifact_root
+from training.registry import registry_failure
 
 MODEL_ARTIFACT_PATH = "model"
 
@@ -42,10 +43,16 @@ def tracked_run(
     import mlflow
 
     previous = os.environ.get("MLFLOW_TRACKING_URI")  # set_tracking_uri keeps the two in step
+    if (artifacts := sqlite_artifact_root(tracking_uri)) is not None:
+        artifacts.parent.mkdir(parents=True, exist_ok=True)  # SQLite creates its file, not its folder
     mlflow.set_tracking_uri(tracking_uri)
     try:
-        experiment_id = _experiment_id(mlflow, tracking_uri, experiment)
-        with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=dict(tags)) as run:
+        try:
+            experiment_id = _experiment_id(mlflow, tracking_uri, experiment)
+            active = mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=dict(tags))
+        except Exception as error:  # the tracking store is the registry's: unreachable, or refusing
+            raise registry_failure(tracking_uri, f"could not start the run {run_name!r}", error) from error
+        with active as run:
             yield TrackedRun(run.info.run_id, run.info.artifact_uri, experiment_id)
     finally:
         mlflow.set_tracking_uri(previous)  # None unsets both
@@ -55,9 +62,9 @@ def _experiment_id(mlflow: Any, tracking_uri: str, name: str) -> str:
     found = mlflow.get_experiment_by_name(name)
     if found is not None:
         return found.experiment_id
-    # The local default keeps artifacts under .mlops/, not in ./mlruns of whatever folder we run from.
-    location = artifact_root().as_uri() if tracking_uri == default_tracking_uri() else None
-    return mlflow.create_experiment(name, artifact_location=location)
+    # A SQLite store keeps its artifacts beside its database, not in ./mlruns of whatever folder we run from.
+    location = sqlite_artifact_root(tracking_uri)
+    return mlflow.create_experiment(name, artifact_location=location.as_uri() if location else None)
 
 
 def log_params(params: Mapping[str, Any]) -> None:

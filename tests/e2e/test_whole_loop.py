@@ -96,9 +96,8 @@ def serving(copy: Path, env: str) -> Iterator[str]:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     variables = {**os.environ, **pin(copy, env), "PYTHONPATH": str(copy), "ENGINE_HOST": "127.0.0.1",
-                 "ENGINE_PORT": str(port)}  # fmt: skip
-    for name in ("MLOPS_HOME", "MLFLOW_TRACKING_URI"):
-        variables.pop(name, None)
+                 "ENGINE_PORT": str(port), "MLFLOW_TRACKING_URI": registry_uri(copy, env)}  # fmt: skip
+    variables.pop("MLOPS_HOME", None)
     process = subprocess.Popen([sys.executable, "-m", "estimation_engine", "serve"], cwd=copy, env=variables,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
@@ -112,10 +111,25 @@ def serving(copy: Path, env: str) -> Iterator[str]:
             process.wait()
 
 
-def served_version(copy: Path, env: str) -> int:
+def registry_uri(copy: Path, env: str) -> str:
+    """The environment's own local registry, as each cloud environment has its own workspace."""
+    return f"sqlite:///{copy / '.mlops' / 'registries' / env / 'mlflow.db'}"
+
+
+def registered(copy: Path, env: str) -> list:
+    from training.registry import ModelRegistry
+
+    return ModelRegistry(registry_uri(copy, env)).versions("ames-price")
+
+
+def served(copy: Path, env: str) -> dict:
     with serving(copy, env) as url:
         run(copy, "-m", "estimation_engine", "smoke", "--url", url, "--wait", "60")
-        return httpx.get(f"{url}/v1/model", timeout=10).json()["version"]
+        return httpx.get(f"{url}/v1/model", timeout=10).json()
+
+
+def served_version(copy: Path, env: str) -> int:
+    return served(copy, env)["version"]
 
 
 def test_the_demo_loop_then_a_second_model_promoted_and_rolled_back(copy):
@@ -134,8 +148,15 @@ def test_the_demo_loop_then_a_second_model_promoted_and_rolled_back(copy):
         assert len(changes) == 1
         assert changed_lines(changes[0]) == ["-MODEL_VERSION=", "+MODEL_VERSION=1"]
 
-    # The served version is the pinned one.
-    assert served_version(copy, "prod") == 1
+    # Each environment numbers versions in its own registry; prod serves, byte for byte, what dev trained.
+    assert [len(registered(copy, env)) for env in ("dev", "qa", "prod")] == [1, 1, 1]
+    prod = served(copy, "prod")
+    assert prod["version"] == 1 and prod["sha256"] == registered(copy, "dev")[0].sha256
+
+    # A second promotion registers nothing new: the copy is found in the target and the pin stands.
+    again = run(copy, "-m", "training", "promote", "--from", "dev", "--to", "qa", check=False)
+    assert again.returncode == 2 and "qa already runs ames-price v1" in again.stderr
+    assert len(registered(copy, "qa")) == 1
 
     # Retraining the same thing again changes nothing: no new commit on the remote, no new PR.
     refs = git(["for-each-ref"], cwd=remote(copy))
@@ -153,7 +174,8 @@ def test_the_demo_loop_then_a_second_model_promoted_and_rolled_back(copy):
         merge_open(copy)
     assert pin(copy, "prod")["MODEL_VERSION"] == "2"
     assert changed_lines(pin_history(copy, "prod")[0]) == ["-MODEL_VERSION=1", "+MODEL_VERSION=2"]
-    assert served_version(copy, "prod") == 2
+    second = served(copy, "prod")
+    assert second["version"] == 2 and second["sha256"] == registered(copy, "dev")[1].sha256
 
     # Rollback is a PR too; once merged, prod serves the previous version again.
     run(copy, "-m", "training", "rollback", "--env", "prod")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 
 from estimation_engine import engine_state, model_loading
 from estimation_engine.settings import EngineSettings
-from tests.conftest import RegisteredModels
+from tests.conftest import RegisteredModels, stalled_registry
 from tests.estimation_engine.conftest import engine_env, free_port
 from training.registry import TAG_LINEAGE, TAG_SHA256, ModelRegistry
 
@@ -124,15 +125,34 @@ def test_empty_pin_means_no_model_yet(engine_factory, registered_models: Registe
 
 
 def test_unreachable_registry_fails_with_its_address(
-    engine_factory, registered_models: RegisteredModels, tmp_path, monkeypatch
+    engine_factory, registered_models: RegisteredModels, tmp_path
 ):
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
     address = f"http://127.0.0.1:{free_port()}"
-    engine = engine_factory(engine_env(registered_models, tmp_path / "cache", MLFLOW_TRACKING_URI=address))
+    env = engine_env(
+        registered_models, tmp_path / "cache", MLFLOW_TRACKING_URI=address, REGISTRY_RETRY_SECONDS="5"
+    )
+    engine = engine_factory(env)
     body = ready(engine).json()
     assert body["reason"] == "registry-unreachable"
     assert address in body["message"]
+
+
+def test_a_stalled_registry_leaves_the_engine_unready_within_its_retry_budget(
+    engine_factory, registered_models: RegisteredModels, tmp_path
+):
+    with stalled_registry() as address:
+        env = engine_env(
+            registered_models, tmp_path / "cache", MLFLOW_TRACKING_URI=address, REGISTRY_RETRY_SECONDS="3"
+        )
+        started = time.monotonic()
+        engine = engine_factory(env, wait=False)
+        assert ready(engine).json()["status"] == "loading"  # live, not ready, while it waits
+        engine.wait_loaded()
+        elapsed = time.monotonic() - started
+        body = ready(engine).json()
+    assert (body["status"], body["reason"]) == ("failed", "registry-unreachable")
+    assert f"registry {address} is unreachable: no answer within 1 attempts of up to 3 s" in body["message"]
+    assert elapsed < 3 + 20  # the budget, plus importing MLflow on a loaded machine; not MLflow's 255 s
 
 
 def test_second_start_loads_from_the_cache_after_checking_the_registry(
@@ -225,5 +245,7 @@ def test_without_a_registry_uri_the_training_pipelines_local_registry_is_used(
     engine = engine_factory(pin)
     described = served_version(engine)
     assert described["version"] == registered_models.versions[1]
-    assert described["origin"] == f"sqlite:///{registered_models.state_dir / 'mlflow.db'}"
+    assert (
+        described["origin"] == f"sqlite:///{registered_models.state_dir / 'registries' / 'dev' / 'mlflow.db'}"
+    )
     assert any((registered_models.state_dir / "engine-cache").rglob("manifest.json"))

@@ -151,7 +151,7 @@ def test_every_script_step_calls_a_command_that_exists(path):
     [
         ("python -m training deploy --env dev", "no subcommand 'deploy'"),
         ("python -m training promote --to qa --version 7", "no option --version"),
-        ("python -m training promote --to qa", "one of --from, --model-version is required"),
+        ("python -m training promote --from dev", "required option --to is missing"),
         ("python -m training rollback", "required option --env is missing"),
         ("python -m training submit --env staging", "--env staging: not one of"),
         ("python -m estimation_engine smoke --expect-version 3", "required option --url is missing"),

@@ -4,6 +4,7 @@ Each gate outcome is produced by real models: a deliberately weak config (a few 
 the small default config on the same data and split.
 """
 
+import dataclasses
 import json
 
 import pytest
@@ -158,8 +159,7 @@ def test_a_failed_bump_still_leaves_a_decision_record_naming_the_failure(workspa
         def create(self, *args):
             raise PullRequestError("GitHub: open a pull request failed: HTTP 403: Resource not accessible")
 
-    services = workspace.services()
-    services = services.__class__(services.registry, services.remote, Refusing(), None)
+    services = dataclasses.replace(workspace.services(), provider=Refusing(), preview=None)
     with pytest.raises(PullRequestError, match="HTTP 403"):
         run(small_config, "dev", services, progress=QUIET)
     [decision] = list((workspace.state / "runs").glob("*/decision.json"))
@@ -170,3 +170,63 @@ def test_a_failed_bump_still_leaves_a_decision_record_naming_the_failure(workspa
     # Once the provider works again, a rerun reuses the registered version and opens the PR.
     retry = run(small_config, "dev", workspace.services(), progress=QUIET)
     assert retry.registered.version == 1 and retry.bump.status == "opened"
+
+
+def renamed(config, name):
+    return config.model_copy(update={"model_name": name})
+
+
+def without_column(config, column, folder):
+    """The same rows without ``column``, which the config then neither uses nor requires."""
+    import pandas as pd
+
+    data = pd.read_csv(config.base_dir / config.data.source).drop(columns=[column])
+    data.to_csv(folder / "without.csv", index=False)
+    required = tuple(name for name in config.data.required_features if name != column)
+    return config.model_copy(
+        update={
+            "data": config.data.model_copy(update={"source": "without.csv", "required_features": required})
+        }
+    )
+
+
+def test_a_champion_of_another_model_name_is_not_scored_and_the_run_stops_with_a_record(
+    workspace, small_config
+):
+    first_model_merged(workspace, small_config)
+    before = state_of(workspace)
+    outcome = run(renamed(small_config, "other-price"), "dev", workspace.services(), progress=QUIET)
+    assert outcome.verdict.outcome == "not-comparable" and not outcome.verdict.register
+    assert "pins ames-price v1 and this run trains 'other-price'" in outcome.verdict.reason
+    assert "--switch-model" in outcome.verdict.reason
+    assert (outcome.registered, outcome.bump, outcome.champion_metrics) == (None, None, None)
+    assert state_of(workspace) == before
+    record = json.loads(outcome.decision_path.read_text())
+    assert record["verdict"]["outcome"] == "not-comparable" and record["registered_version"] is None
+
+
+def test_data_lacking_the_champions_required_features_is_not_compared(workspace, small_config, tmp_path):
+    first_model_merged(workspace, small_config)
+    before = state_of(workspace)
+    outcome = run(without_column(small_config, "Lot_Area", tmp_path / "config"), "dev", workspace.services(),
+                  progress=QUIET)  # fmt: skip
+    assert outcome.verdict.outcome == "not-comparable"
+    assert "the data lacks Lot_Area, which champion ames-price v1 requires" in outcome.verdict.reason
+    assert state_of(workspace) == before
+
+
+def test_switch_model_replaces_an_incomparable_champion_and_says_so_in_the_title(workspace, small_config):
+    first_model_merged(workspace, small_config)
+    outcome = run(renamed(small_config, "other-price"), "dev", workspace.services(), switch_model=True,
+                  progress=QUIET)  # fmt: skip
+    assert outcome.verdict.outcome == "switched" and outcome.champion_metrics is None
+    assert outcome.registered.name == "other-price" and outcome.registered.version == 1
+    assert outcome.bump.pull_request.title == "Switch dev to other-price v1 (replacing ames-price v1)"
+    workspace.prs.merge(outcome.bump.pull_request.number)
+    assert workspace.pin("dev") == ModelPin("other-price", 1)
+
+
+def test_switch_model_changes_nothing_when_the_champion_is_comparable(workspace, small_config):
+    first_model_merged(workspace, small_config)
+    outcome = run(small_config, "dev", workspace.services(), switch_model=True, progress=QUIET)
+    assert outcome.verdict.outcome == "no-improvement"

@@ -27,6 +27,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         help="all: prepare, train, evaluate, register, bump; prepare: only register the prepared data asset",
     )
     submit.add_argument("--force", action="store_true", help="register and bump even if not better")
+    submit.add_argument(
+        "--switch-model", action="store_true",
+        help="replace a champion that cannot be compared (another model name, or features the data lacks)",
+    )  # fmt: skip
     submit.add_argument("--no-wait", action="store_true", help="return once submitted, without streaming")
     submit.add_argument("--summary", type=Path, help="write what the run decided (JSON) to this file")
     submit.set_defaults(handler=_submit)
@@ -38,7 +42,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     schedule.add_argument("--cron", required=True, help='cron expression, e.g. "0 3 * * 1" (Mondays 03:00)')
     schedule.add_argument("--time-zone", default="UTC", help="time zone of the cron expression (default UTC)")
     schedule.add_argument("--name", help="schedule name (default <model>-retrain-<env>)")
-    schedule.set_defaults(handler=_schedule, steps="all", force=False)
+    schedule.set_defaults(handler=_schedule, steps="all", force=False, switch_model=False)
 
 
 def _pipeline_arguments(parser: argparse.ArgumentParser) -> None:
@@ -141,6 +145,7 @@ def _settings(args: argparse.Namespace):
         code_version=head_commit(project_root()) or "unknown",
         data=args.data,
         force=args.force,
+        switch_model=args.switch_model,
         steps=args.steps,
         prepared_data_name=args.data_asset_name,
         environment_variables=variables,

@@ -68,10 +68,12 @@ STEP_SPECS = (
             "model": "uri_folder",
             "env": "string",
             "force": "string",
+            "switch_model": "string",
         },
         ("decision",),
         "--config ${{inputs.config}} --prepared ${{inputs.prepared_data}} --model ${{inputs.model}} "
-        "--env ${{inputs.env}} --force ${{inputs.force}} --output ${{outputs.decision}}",
+        "--env ${{inputs.env}} --force ${{inputs.force}} --switch-model ${{inputs.switch_model}} "
+        "--output ${{outputs.decision}}",
     ),
     StepSpec(
         "register",

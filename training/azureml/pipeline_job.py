@@ -42,6 +42,7 @@ class PipelineSettings:
     code_version: str = "unknown"
     data: str | None = None
     force: bool = False
+    switch_model: bool = False
     steps: Steps = "all"
     prepared_data_name: str | None = None
     environment_variables: Mapping[str, str] = field(default_factory=dict)
@@ -96,13 +97,14 @@ def build_pipeline_job(settings: PipelineSettings) -> PipelineJob:
         name=f"{settings.config.model_name}-train-evaluate-register",
         description="Prepare, train, evaluate against the pinned champion, register if better, open the bump PR",
     )
-    def train_evaluate_register(config, env, code_version, force, raw_data=None):
+    def train_evaluate_register(config, env, code_version, force, switch_model, raw_data=None):
         prepare = components["prepare"](config=config, raw_data=raw_data)
         data = prepare.outputs.prepared_data
         train = components["train"](config=config, prepared_data=data, env=env, code_version=code_version)
         evaluate = components["evaluate"](
-            config=config, prepared_data=data, model=train.outputs.model, env=env, force=force
-        )
+            config=config, prepared_data=data, model=train.outputs.model, env=env, force=force,
+            switch_model=switch_model,
+        )  # fmt: skip
         register = components["register"](
             config=config, model=train.outputs.model, decision=evaluate.outputs.decision
         )
@@ -127,6 +129,7 @@ def build_pipeline_job(settings: PipelineSettings) -> PipelineJob:
             env=settings.env,
             code_version=settings.code_version,
             force="true" if settings.force else "false",
+            switch_model="true" if settings.switch_model else "false",
             raw_data=raw_data,
         )
     return _finish(job, settings)

@@ -83,6 +83,10 @@ def parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--force", type=_boolean, default=False, help="true|false: register even if not better"
     )
+    evaluate.add_argument(
+        "--switch-model", type=_boolean, default=False,
+        help="true|false: replace a champion that cannot be compared (another model name or features)",
+    )  # fmt: skip
     evaluate.add_argument("--output", type=Path, required=True)
     evaluate.set_defaults(handler=_evaluate)
 
@@ -117,7 +121,7 @@ def _train(args: argparse.Namespace) -> int:
     dataset = read_prepared(args.prepared)
     code_version = args.code_version or head_commit(project_root()) or "unknown"
     split = split_rows(dataset, config.split)
-    registry = _registry()
+    registry = _registry(args.env)
     tags = {"env": args.env, "git_commit": code_version, "step": "train"}
     with tracking.tracked_run(registry.tracking_uri, config.model_name, f"train-{args.env}", tags) as run:
         model = pipeline.train(config, dataset, split, code_version, run.run_id)
@@ -141,16 +145,15 @@ def _evaluate(args: argparse.Namespace) -> int:
     ensure_gitops_token()
     services = build_services(JobSettings.from_environment())
     # The champion first: if it cannot be read, the gate cannot be trusted and nothing else matters.
-    champion = pipeline.read_champion(args.env, services.remote, services.registry)
+    registry = services.registry(args.env)
+    champion = pipeline.read_champion(args.env, services.remote, registry)
     dataset = read_prepared(args.prepared)
     trained = read_training(args.model)
     model = load_model_artifact(args.model / MODEL_FOLDER, trained.sha256)
     tags = {"env": args.env, "step": "evaluate", "challenger_run_id": trained.run_id}
-    with tracking.tracked_run(
-        services.registry.tracking_uri, config.model_name, f"evaluate-{args.env}", tags
-    ):
+    with tracking.tracked_run(registry.tracking_uri, config.model_name, f"evaluate-{args.env}", tags):
         evaluation = pipeline.evaluate(
-            config, dataset, trained.split, dict(model.card.metrics), champion, args.force
+            config, dataset, trained.split, dict(model.card.metrics), champion, args.force, args.switch_model
         )
         pipeline.record_evaluation(evaluation)
     record = pipeline.decision_record(config, args.env, dataset.fingerprint, evaluation, trained.run_id)
@@ -178,7 +181,9 @@ def _register(args: argparse.Namespace) -> int:
         )
     card = load_model_artifact(args.model / MODEL_FOLDER, trained.sha256).card
     run = tracking.TrackedRun(trained.run_id, trained.artifact_uri, trained.experiment_id)
-    version = pipeline.register(config, card, trained.sha256, run, trained.code_version, _registry())
+    version = pipeline.register(
+        config, card, trained.sha256, run, trained.code_version, _registry(decision["env"])
+    )
     reason = f"registered {version.name} v{version.version} ({decision['verdict']['outcome']})"
     write_record(Registration(True, reason, version.name, version.version), args.output, REGISTRATION_FILE)
     print(reason)
@@ -197,9 +202,10 @@ def _bump(args: argparse.Namespace) -> int:
     decision = read_decision(args.decision)
     ensure_gitops_token()
     services = build_services(JobSettings.from_environment())
-    version = services.registry.get(registration.name, registration.version)
+    registry = services.registry(decision["env"])
+    version = registry.get(registration.name, registration.version)
     pin, pin_text = champion_pin_from_decision(decision)
-    link = pipeline.run_link(services.registry.tracking_uri, decision["experiment_id"])
+    link = pipeline.run_link(registry.tracking_uri, decision["experiment_id"])
     result = pipeline.bump(
         decision["env"], version, evaluation_from_decision(decision), pin, pin_text, services, link
     )
@@ -220,11 +226,11 @@ def _with_data(config: TrainingConfig, data: Path | None) -> TrainingConfig:
     return config.model_copy(update={"data": config.data.model_copy(update={"source": str(data.resolve())})})
 
 
-def _registry() -> ModelRegistry:
-    """The registry alone (train and register need no gitops remote)."""
+def _registry(env: str) -> ModelRegistry:
+    """The environment's registry alone (train and register need no gitops remote)."""
     from training.services import JobSettings, build_registry
 
-    return build_registry(JobSettings.from_environment())
+    return build_registry(JobSettings.from_environment(), env)
 
 
 def _boolean(value: str) -> bool:

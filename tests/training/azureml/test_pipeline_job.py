@@ -101,7 +101,7 @@ def test_the_component_command_lines_are_the_step_cli(job):
         assert command.startswith(f"python -m training.azureml.step {name} ")
         # What Azure ML substitutes: every ${{inputs.x}} / ${{outputs.y}} by a value, $[[...]] kept.
         resolved = re.sub(r"\$\[\[(.*?)\]\]", r"\1", command)
-        resolved = re.sub(r"\$\{\{inputs\.force\}\}", "false", resolved)
+        resolved = re.sub(r"\$\{\{inputs\.(force|switch_model)\}\}", "false", resolved)
         resolved = re.sub(r"\$\{\{inputs\.env\}\}", "dev", resolved)
         resolved = re.sub(r"\$\{\{(inputs|outputs)\.(\w+)\}\}", r"/mnt/\2", resolved)
         args = parser.parse_args(shlex.split(resolved)[3:])
