@@ -44,9 +44,15 @@ class PlannedResource:
     inputs: Mapping[str, Any]
     urn: str
     dependencies: tuple[str, ...] = ()
+    # Resource options that change what `pulumi up` does with a diff (ignoreChanges, replaceOnChanges,
+    # deleteBeforeReplace), as the engine receives them.
+    options: Mapping[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"type": self.type, "name": self.name, "parent": self.parent, "inputs": self.inputs}
+        document = {"type": self.type, "name": self.name, "parent": self.parent, "inputs": self.inputs}
+        if self.options:
+            document["options"] = dict(self.options)
+        return document
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,18 @@ class _Registration:
     parent: str
     inputs: dict[str, Any]
     dependencies: tuple[str, ...]
+    options: dict[str, Any]
+
+
+def _diff_options(request: Any) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    if request.ignoreChanges:
+        options["ignoreChanges"] = sorted(request.ignoreChanges)
+    if request.replaceOnChanges:
+        options["replaceOnChanges"] = sorted(request.replaceOnChanges)
+    if request.deleteBeforeReplace:
+        options["deleteBeforeReplace"] = True
+    return options
 
 
 class RecordingMonitor(MockMonitor):
@@ -108,6 +126,7 @@ class RecordingMonitor(MockMonitor):
                     request.parent,
                     inputs,
                     tuple(request.dependencies),
+                    _diff_options(request),
                 )
             )
         return response
@@ -219,6 +238,7 @@ def _resources(registrations: list[_Registration]) -> list[PlannedResource]:
             inputs=_plain(item.inputs),
             urn=item.urn,
             dependencies=tuple(sorted(names[urn] for urn in item.dependencies if urn in names)),
+            options=item.options,
         )
         for item in registrations
         if not (item.type.startswith("pulumi:providers:") and item.name.startswith("default"))
