@@ -1,9 +1,10 @@
 """The Argo CD objects of ``gitops/argocd/``, made specific to one stack before the program applies them.
 
 The files carry placeholders (the repository URL, the ``main`` revision) and list every AKS-served
-environment in the ApplicationSet's generator. A cluster's Argo CD must sync only its own environment
-from the stack's own repository and revision, so this module replaces exactly those fields and leaves the
-rest as the gitops author wrote it. It is pure (dicts in, dicts out) so the tests can read the result.
+environment's overlay in the ApplicationSet's git files generator. A cluster's Argo CD must sync only its own
+environment from the stack's own repository and revision, so this module replaces exactly those fields and
+leaves the rest (the selector that skips un-deployable pins, the template) as the gitops author wrote it. It
+is pure (dicts in, dicts out) so the tests can read the result.
 """
 
 from __future__ import annotations
@@ -16,13 +17,15 @@ from typing import Any
 
 import yaml
 
+from infra.settings import PLACEHOLDER_REPOSITORY_URL
 from infra.stack_config import REPOSITORY_ROOT
+from training.pins import kustomization_path
 
 ARGOCD_DIR = PurePosixPath("gitops/argocd")
 APP_PROJECT_FILE = "appproject.yaml"
 APPLICATION_SET_FILE = "applicationset.yaml"
-PLACEHOLDER_REPOSITORY_URL = "https://github.com/your-org/property-price-platform.git"
 ARGOCD_NAMESPACE = "argocd"
+PROJECT_NAME = "estimation-engine"
 
 
 class ArgoCdManifestError(ValueError):
@@ -114,20 +117,21 @@ def patch_application_set(document: dict[str, Any], source: StackSource, origin:
     for item in ours:
         item["repoURL"] = source.repository_url
         item["targetRevision"] = source.revision
-    generators = [g["list"] for g in spec.get("generators", []) if isinstance(g, dict) and "list" in g]
+    generators = [g for g in spec.get("generators", []) if isinstance(g, dict) and "git" in g]
     if not generators:
-        raise ArgoCdManifestError(f"{origin}: spec.generators needs a list generator with env elements")
+        raise ArgoCdManifestError(
+            f"{origin}: spec.generators needs a git files generator over the overlays' kustomization.yaml"
+        )
     for generator in generators:
-        generator["elements"] = [_element_for(generator.get("elements") or [], source.environment)]
+        if not isinstance(generator.get("selector"), dict):
+            raise ArgoCdManifestError(
+                f"{origin}: the git generator needs its selector (it skips placeholder image pins)"
+            )
+        git = generator["git"]
+        git["repoURL"] = source.repository_url
+        git["revision"] = source.revision
+        git["files"] = [{"path": str(kustomization_path(source.environment))}]
     return patched
-
-
-def _element_for(elements: list[Any], environment: str) -> dict[str, Any]:
-    """The file's element for this environment (keeping any extra keys), or a bare ``{env: ...}``."""
-    for element in elements:
-        if isinstance(element, dict) and element.get("env") == environment:
-            return element
-    return {"env": environment}
 
 
 def with_engine_wiring(document: dict[str, Any], wiring: EngineConnection) -> dict[str, Any]:

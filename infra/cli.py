@@ -1,7 +1,11 @@
 """``python -m infra plan|reap``: the commands that need no Pulumi CLI.
 
-* ``plan --stack <env> [--json]`` prints what ``pulumi up --stack <env>`` would create (see infra.plan).
+* ``plan --stack <env> [--json] [-c key=value ...] [--config-file f.yaml]`` prints what
+  ``pulumi up --stack <env>`` would create (see infra.plan); ``-c`` sets a value on top of the stack file,
+  like ``pulumi up --config``.
 * ``reap [--dry-run]`` deletes expired dev container groups (see infra.reaper).
+* ``providers [--check]`` lists the Azure resource providers the stacks need (see infra.resource_providers)
+  and, with ``--check``, asks the Azure CLI which are not registered in the current subscription.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from pathlib import Path
 
 from infra.expiry import parse_timestamp, utc_now
 
-COMMANDS = ("plan", "reap")
+COMMANDS = ("plan", "reap", "providers")
 
 
 def is_command(argv: Sequence[str]) -> bool:
@@ -31,6 +35,15 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument(
         "--gitops-root", type=Path, help="folder holding gitops/ (default: this repository), for fixtures"
     )
+    plan.add_argument(
+        "-c",
+        "--config",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a setting on top of the stack file, like `pulumi up --config` (repeatable)",
+    )
+    plan.add_argument("--config-file", type=Path, help="YAML mapping of settings on top of the stack file")
     reap = commands.add_parser("reap", help="delete container groups whose expires-at tag has passed")
     reap.add_argument("--dry-run", action="store_true", help="report what would be deleted, delete nothing")
     reap.add_argument(
@@ -39,6 +52,12 @@ def _parser() -> argparse.ArgumentParser:
         help="subscription to sweep (default: $AZURE_SUBSCRIPTION_ID)",
     )
     reap.add_argument("--now", type=parse_timestamp, help="treat this time as now (ISO 8601)")
+    providers = commands.add_parser(
+        "providers", help="the Azure resource providers the stacks need, one namespace a line"
+    )
+    providers.add_argument(
+        "--check", action="store_true", help="exit 1 naming those not registered (`az provider show`)"
+    )
     return parser
 
 
@@ -53,6 +72,8 @@ def main(argv: Sequence[str]) -> int:
     args = _parser().parse_args(argv)
     if args.command == "plan":
         return _plan(args)
+    if args.command == "providers":
+        return _providers(args)
     return _reap(args)
 
 
@@ -61,11 +82,15 @@ def _plan(args: argparse.Namespace) -> int:
     from infra.plan import build_plan
     from infra.plan_render import plan_json, plan_tree
     from infra.settings import SettingsError
-    from infra.stack_config import REPOSITORY_ROOT, StackConfigError
+    from infra.stack_config import REPOSITORY_ROOT, StackConfigError, load_config_file
 
     clock = (lambda: args.now) if args.now else utc_now
     try:
-        plan = build_plan(args.stack, clock=clock, gitops_root=args.gitops_root or REPOSITORY_ROOT)
+        values = load_config_file(args.config_file) if args.config_file else {}
+        values.update(_key_values(args.config))
+        plan = build_plan(
+            args.stack, clock=clock, gitops_root=args.gitops_root or REPOSITORY_ROOT, config_values=values
+        )
     except (SettingsError, StackConfigError, OverlayError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -73,6 +98,32 @@ def _plan(args: argparse.Namespace) -> int:
     for message in plan.warnings if args.json else []:
         print(f"warning: {message}", file=sys.stderr)
     return 0
+
+
+def _key_values(pairs: Sequence[str]) -> dict[str, str]:
+    values = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--config {pair!r}: expected KEY=VALUE")
+        values[key.strip()] = value
+    return values
+
+
+def _providers(args: argparse.Namespace) -> int:
+    from infra.resource_providers import REQUIRED_PROVIDERS, unregistered
+
+    if not args.check:
+        sys.stdout.write("".join(f"{provider.namespace}\n" for provider in REQUIRED_PROVIDERS))
+        return 0
+    try:
+        missing = unregistered()
+    except RuntimeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    for namespace in missing:
+        print(f"not registered: {namespace} (az provider register --namespace {namespace} --wait)")
+    return 1 if missing else 0
 
 
 def _reap(args: argparse.Namespace) -> int:

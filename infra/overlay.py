@@ -12,8 +12,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from infra.stack_config import REPOSITORY_ROOT
 from training.pins import (
+    ENGINE_IMAGE,
     NO_IMAGE_DIGEST,
     ImagePin,
     ModelPin,
@@ -52,6 +55,45 @@ class ServingPin:
     @property
     def registry_host(self) -> str:
         return self.image.new_name.split("/", 1)[0]
+
+    @property
+    def half_pinned_reason(self) -> str | None:
+        """Why the pins contradict each other: a built image but no model (nothing may merge like that)."""
+        if self.image.digest not in (None, NO_IMAGE_DIGEST) and self.model.version is None:
+            return (
+                f"{self.image_source} pins image {self.image.digest} but {self.model_source} pins no "
+                "MODEL_VERSION: pin both (a promotion does) or neither"
+            )
+        return None
+
+
+def check_registry(pin: ServingPin, login_server: str, setting: str) -> None:
+    """The overlay must pull from this stack's own registry: its identities can pull from nowhere else, and
+    promotion imports images into exactly that registry (named by the overlay's host)."""
+    if pin.registry_host != login_server:
+        raise OverlayError(
+            f"{pin.image_source}: image {pin.image.new_name} is not in this stack's registry {login_server} "
+            f"(setting {setting}); set the overlay's images newName to {login_server}/{ENGINE_IMAGE} or the "
+            "setting to the overlay's registry"
+        )
+
+
+def check_argocd_served(pin: ServingPin, root: Path = REPOSITORY_ROOT) -> None:
+    """What the ApplicationSet's selector relies on in an overlay Argo CD serves (gitops/argocd/applicationset.yaml):
+    the engine is the first ``images`` entry and is pinned by digest, and the pins are not half set."""
+    path = root / kustomization_path(pin.environment)
+    images = (yaml.safe_load(_read(path)) or {}).get("images") or []
+    if not images or not isinstance(images[0], dict) or images[0].get("name") != ENGINE_IMAGE:
+        raise OverlayError(
+            f"{path}: the first images entry must be {ENGINE_IMAGE!r} (the ApplicationSet selects on it)"
+        )
+    if pin.image.digest is None:
+        raise OverlayError(
+            f"{path}: an Argo CD environment pins the engine image by digest, not tag {pin.image.new_tag!r}"
+        )
+    reason = pin.half_pinned_reason
+    if reason is not None:
+        raise OverlayError(reason)
 
 
 def read_serving_pin(environment: str, root: Path = REPOSITORY_ROOT) -> ServingPin:

@@ -14,6 +14,7 @@ import asyncio
 import contextvars
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,8 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from infra.expiry import Clock, utc_now
-from infra.plan_mocks import AzureMocks
+from infra.key_vault_secrets import SecretReader
+from infra.plan_mocks import AzureMocks, plan_secret_reader
 from infra.program import define_stack
 from infra.settings import Settings, settings_from_config
 from infra.stack_config import REPOSITORY_ROOT, StackConfig, load_stack_config
@@ -42,9 +44,15 @@ class PlannedResource:
     inputs: Mapping[str, Any]
     urn: str
     dependencies: tuple[str, ...] = ()
+    # Resource options that change what `pulumi up` does with a diff (ignoreChanges, replaceOnChanges,
+    # deleteBeforeReplace), as the engine receives them.
+    options: Mapping[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"type": self.type, "name": self.name, "parent": self.parent, "inputs": self.inputs}
+        document = {"type": self.type, "name": self.name, "parent": self.parent, "inputs": self.inputs}
+        if self.options:
+            document["options"] = dict(self.options)
+        return document
 
 
 @dataclass(frozen=True)
@@ -85,6 +93,18 @@ class _Registration:
     parent: str
     inputs: dict[str, Any]
     dependencies: tuple[str, ...]
+    options: dict[str, Any]
+
+
+def _diff_options(request: Any) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    if request.ignoreChanges:
+        options["ignoreChanges"] = sorted(request.ignoreChanges)
+    if request.replaceOnChanges:
+        options["replaceOnChanges"] = sorted(request.replaceOnChanges)
+    if request.deleteBeforeReplace:
+        options["deleteBeforeReplace"] = True
+    return options
 
 
 class RecordingMonitor(MockMonitor):
@@ -106,6 +126,7 @@ class RecordingMonitor(MockMonitor):
                     request.parent,
                     inputs,
                     tuple(request.dependencies),
+                    _diff_options(request),
                 )
             )
         return response
@@ -128,9 +149,18 @@ class _WarningCollector:
         self.warnings.append(f"error: {message}")
 
 
-def settings_for(config: StackConfig) -> Settings:
+def settings_for(config: StackConfig, today: date | None = None) -> Settings:
     values = config.as_pulumi_strings()
-    return settings_from_config(lambda key: values.get(f"{config.project}:{key}"), config.stack)
+    return settings_from_config(lambda key: values.get(f"{config.project}:{key}"), config.stack, today)
+
+
+@dataclass(frozen=True)
+class _PlanInputs:
+    config: StackConfig
+    settings: Settings
+    clock: Clock
+    repository_root: Path
+    secret_reader: SecretReader
 
 
 def build_plan(
@@ -139,26 +169,31 @@ def build_plan(
     clock: Clock = utc_now,
     gitops_root: Path = REPOSITORY_ROOT,
     config_root: Path = REPOSITORY_ROOT,
+    config_values: Mapping[str, Any] | None = None,
+    secret_reader: SecretReader = plan_secret_reader,
 ) -> Plan:
-    """Plan ``stack`` from the config files under ``config_root`` and the ``gitops/`` folder under
-    ``gitops_root`` (both this repository unless a test points the pins at fixtures)."""
-    config = load_stack_config(stack, config_root)
-    settings = settings_for(config)
+    """Plan ``stack`` from the config files under ``config_root`` (plus ``config_values`` on top, like
+    ``pulumi up --config``) and the ``gitops/`` folder under ``gitops_root`` (both this repository unless a
+    test points the pins at fixtures). The key vault is never read: ``secret_reader`` stands in for it."""
+    config = load_stack_config(stack, config_root).with_values(config_values or {})
+    settings = settings_for(config, clock().date())
+    inputs = _PlanInputs(config, settings, clock, gitops_root, secret_reader)
     # Pulumi keeps its runtime state in context variables: a fresh context per plan keeps plans apart.
-    return contextvars.Context().run(_run_isolated, config, settings, clock, gitops_root)
+    return contextvars.Context().run(_run_isolated, inputs)
 
 
-def _run_isolated(config: StackConfig, settings: Settings, clock: Clock, repository_root: Path) -> Plan:
+def _run_isolated(inputs: _PlanInputs) -> Plan:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
-        return _run(config, settings, clock, repository_root)
+        return _run(inputs)
     finally:
         asyncio.set_event_loop(None)
         loop.close()
 
 
-def _run(config: StackConfig, settings: Settings, clock: Clock, repository_root: Path) -> Plan:
+def _run(inputs: _PlanInputs) -> Plan:
+    config, settings = inputs.config, inputs.settings
     pulumi.runtime.set_all_config(config.as_pulumi_strings(), config.secret_keys())
     mocks = AzureMocks()
     monitor = RecordingMonitor(mocks)
@@ -169,7 +204,12 @@ def _run(config: StackConfig, settings: Settings, clock: Clock, repository_root:
     resolved: dict[str, Any] = {}
 
     async def program() -> None:
-        outputs = define_stack(settings, clock=clock, repository_root=repository_root)
+        outputs = define_stack(
+            settings,
+            clock=inputs.clock,
+            repository_root=inputs.repository_root,
+            secret_reader=inputs.secret_reader,
+        )
         for name, value in outputs.items():
             output = pulumi.Output.from_input(value)
             secret = await output.is_secret()
@@ -198,6 +238,7 @@ def _resources(registrations: list[_Registration]) -> list[PlannedResource]:
             inputs=_plain(item.inputs),
             urn=item.urn,
             dependencies=tuple(sorted(names[urn] for urn in item.dependencies if urn in names)),
+            options=item.options,
         )
         for item in registrations
         if not (item.type.startswith("pulumi:providers:") and item.name.startswith("default"))

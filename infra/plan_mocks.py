@@ -49,6 +49,7 @@ _ARM_TYPES: dict[str, tuple[str, str | None]] = {
         "Microsoft.ContainerService/managedClusters/{resourceName}/agentPools",
         "resourceName",
     ),
+    "azure-native:monitor:DataCollectionRule": ("Microsoft.Insights/dataCollectionRules", None),
 }
 
 # Inputs that hold the Azure name of a resource (the provider's autonaming is not mocked); the plan's tree
@@ -63,6 +64,9 @@ AZURE_NAME_INPUTS = (
     "containerGroupName",
     "agentPoolName",
     "federatedIdentityCredentialResourceName",
+    "dataCollectionRuleName",
+    "associationName",
+    "roleName",
     "resourceName",
     "name",
 )
@@ -71,7 +75,15 @@ _NAME_INPUT_BY_TYPE = {
     "azure-native:managedidentity:FederatedIdentityCredential": "federatedIdentityCredentialResourceName",
     "azure-native:containerservice:AgentPool": "agentPoolName",
     "azure-native:monitor:DiagnosticSetting": "name",
+    "azure-native:monitor:DataCollectionRule": "dataCollectionRuleName",
+    "azure-native:monitor:DataCollectionRuleAssociation": "associationName",
 }
+PLAN_SECRET_VALUE = "token-read-from-key-vault-at-up"
+
+
+def plan_secret_reader(vault_uri: str, name: str) -> str:
+    """The offline plan never reads a key vault: a stand-in value (Pulumi keeps it secret either way)."""
+    return PLAN_SECRET_VALUE
 
 
 class UnmockedCallError(LookupError):
@@ -109,7 +121,7 @@ class AzureMocks(pulumi.runtime.Mocks):
         if args.typ == "random:index/randomString:RandomString":
             result = random_suffix(args.name, int(inputs.get("length", 8)))
             return f"{args.name}-id", {**inputs, "result": result}
-        if args.typ.startswith("kubernetes:") or args.typ.startswith("pulumi:providers:"):
+        if args.typ.startswith(("kubernetes:", "pulumi:providers:", "time:")):
             return f"{args.name}-id", inputs
         name = self._azure_name(args.typ, args.name, inputs)
         resource_id = self._arm_id(args.typ, name, inputs)
@@ -149,6 +161,8 @@ class AzureMocks(pulumi.runtime.Mocks):
             return str(inputs.get("resourceGroupName", logical_name))
         if token == "azure-native:authorization:RoleAssignment":
             return stable_guid(str(inputs.get("scope")), str(inputs.get("principalId")), logical_name)
+        if token == "azure-native:authorization:RoleDefinition":
+            return stable_guid(str(inputs.get("scope")), str(inputs.get("roleName")))
         for candidate in AZURE_NAME_INPUTS[1:]:
             if isinstance(inputs.get(candidate), str):
                 return inputs[candidate]
@@ -163,6 +177,11 @@ class AzureMocks(pulumi.runtime.Mocks):
             return f"{inputs.get('scope')}/providers/Microsoft.Authorization/roleAssignments/{name}"
         if token == "azure-native:monitor:DiagnosticSetting":
             return f"{inputs.get('resourceUri')}/providers/Microsoft.Insights/diagnosticSettings/{name}"
+        if token == "azure-native:monitor:DataCollectionRuleAssociation":
+            return f"{inputs.get('resourceUri')}/providers/Microsoft.Insights/dataCollectionRuleAssociations/{name}"
+        if token == "azure-native:authorization:RoleDefinition":
+            # Custom roles live in the subscription whatever scope they are assignable to.
+            return f"{subscription}/providers/Microsoft.Authorization/roleDefinitions/{name}"
         arm_type, _ = _ARM_TYPES.get(token, (token.replace(":", "/"), None))
         arm_type = arm_type.format(**{key: inputs.get(key, "") for key in ("workspaceName", "resourceName")})
         group = inputs.get("resourceGroupName", "unknown")

@@ -2,11 +2,13 @@
 
 ``define_stack`` is everything ``pulumi up`` runs, given the settings; ``run`` is the thin entry point that
 builds the settings from the stack config and exports the outputs. The offline plan calls
-``define_stack`` under mocks with an injected clock and repository root, so both go through one code path.
+``define_stack`` under mocks with an injected clock, repository root and key vault reader, so both go
+through one code path.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ import pulumi_random
 from pulumi_azure_native import authorization, operationalinsights
 
 from infra.argocd_manifests import EngineConnection, StackSource, load_argocd_objects, with_engine_wiring
+from infra.components.access import AccessGrants, StackScopes
 from infra.components.aci_serving import AciServing, EngineWiring
 from infra.components.aks_serving import AksServing
 from infra.components.diagnostics import Diagnostics, DiagnosticTarget
@@ -22,8 +25,14 @@ from infra.components.identities import WorkloadIdentities
 from infra.components.ml_workspace import MlWorkspace
 from infra.components.training_compute import TrainingCompute
 from infra.expiry import Clock, expiry_tag_value, utc_now
+from infra.key_vault_secrets import SecretReader, read_key_vault_secret
 from infra.naming import SUFFIX_LENGTH, Naming
-from infra.overlay import OverlayError, read_engine_settings, read_serving_pin
+from infra.overlay import (
+    check_argocd_served,
+    check_registry,
+    read_engine_settings,
+    read_serving_pin,
+)
 from infra.settings import PROJECT, Settings, settings_from_config
 from infra.stack_config import REPOSITORY_ROOT
 
@@ -39,9 +48,15 @@ def run() -> None:
 
 
 def define_stack(
-    settings: Settings, *, clock: Clock = utc_now, repository_root: Path = REPOSITORY_ROOT
+    settings: Settings,
+    *,
+    clock: Clock = utc_now,
+    repository_root: Path = REPOSITORY_ROOT,
+    secret_reader: SecretReader = read_key_vault_secret,
 ) -> Outputs:
     """Declare every resource of the stack and return its outputs (by export name)."""
+    pin = read_serving_pin(settings.environment, repository_root)
+    check_registry(pin, settings.registry_login_server, f"{PROJECT}:containerRegistryName")
     naming = Naming(settings.name_prefix, settings.environment)
     client = authorization.get_client_config_output()
     # Kept in state: the same on every update, new after a destroy (see infra.naming).
@@ -73,7 +88,21 @@ def define_stack(
         resource_group_name=rg,
         workspace_name=ml.workspace.name,
         identity_id=identities.training.id,
-        depends_on=identities.training_grants,
+        depends_on=[identities.training_ready, ml.identity_ready],
+    )
+    stack_label = suffix.result.apply(lambda value: f"{settings.environment}-{value}")
+    AccessGrants(
+        "access",
+        settings=settings,
+        scopes=StackScopes(
+            resource_group_id=ml.resource_group.id,
+            storage_account_id=ml.storage_account.id,
+            workspace_id=ml.workspace.id,
+            registry_id=ml.registry.id,
+            key_vault_id=ml.key_vault.id,
+        ),
+        subscription_id=client.subscription_id,
+        stack_label=stack_label,
     )
     diagnostic_targets = [
         DiagnosticTarget("workspace", ml.workspace.id),
@@ -90,9 +119,13 @@ def define_stack(
         "workspaceName": ml.workspace.name,
         "mlflowTrackingUri": ml.workspace.ml_flow_tracking_uri,
         "registryLoginServer": ml.registry.login_server,
+        "containerRegistryName": ml.registry.name,
+        "containerRegistryId": ml.registry.id,
+        "storageAccountName": ml.storage_account.name,
         "trainingComputeName": training.cluster.name,
         "trainingClientId": identities.training.client_id,
         "engineClientId": identities.engine.client_id,
+        "keyVaultName": ml.key_vault.name,
         "keyVaultUri": ml.key_vault.properties.vault_uri,
     }
     if settings.serving_target == "aci":
@@ -100,8 +133,17 @@ def define_stack(
             _serve_from_aci(settings, naming, ml, identities, suffix.result, clock, repository_root)
         )
     else:
+        check_argocd_served(pin, repository_root)
+        reason = pin.not_deployable_reason
+        if reason is not None:
+            pulumi.log.warn(f"{reason}: Argo CD deploys {settings.environment} once a real image is pinned")
         serving = _serve_from_aks(
-            settings, naming, ml, identities, client.subscription_id, client.object_id, repository_root
+            settings,
+            naming,
+            ml,
+            identities,
+            _AksContext(client.subscription_id, client.object_id, stack_label, secret_reader),
+            repository_root,
         )
         diagnostic_targets.append(DiagnosticTarget("cluster", serving.cluster.id, log_group="audit"))
         outputs.update(
@@ -126,12 +168,6 @@ def _serve_from_aci(
     repository_root: Path,
 ) -> Outputs:
     pin = read_serving_pin(settings.environment, repository_root)
-    if pin.registry_host != settings.registry_login_server:
-        raise OverlayError(
-            f"{pin.image_source}: image {pin.image.new_name} is not in this stack's registry "
-            f"{settings.registry_login_server} (setting {PROJECT}:containerRegistryName); the engine "
-            "identity can only pull from there"
-        )
     not_served = {"scoringUrl": None, "clusterName": None, "kubeconfig": None, "servedModel": None}
     reason = pin.not_deployable_reason
     if reason is not None:
@@ -162,9 +198,19 @@ def _serve_from_aci(
         engine_settings=read_engine_settings(settings.environment, repository_root),
         wiring=wiring,
         expires_at=expires_at,
-        depends_on=identities.engine_grants,
+        depends_on=[identities.engine_ready],
     )
     return {**not_served, "scoringUrl": serving.scoring_url, "servedModel": pin.model.describe()}
+
+
+@dataclass(frozen=True)
+class _AksContext:
+    """What the AKS stack needs besides the shared resources: who deploys, and how to read the vault."""
+
+    subscription_id: pulumi.Input[str]
+    deployer_object_id: pulumi.Input[str]
+    stack_label: pulumi.Input[str]
+    secret_reader: SecretReader
 
 
 def _serve_from_aks(
@@ -172,8 +218,7 @@ def _serve_from_aks(
     naming: Naming,
     ml: MlWorkspace,
     identities: WorkloadIdentities,
-    subscription_id: pulumi.Input[str],
-    deployer_object_id: pulumi.Input[str],
+    context: _AksContext,
     repository_root: Path,
 ) -> AksServing:
     source = StackSource(settings.repository_url, settings.repository_revision, settings.environment)
@@ -186,12 +231,17 @@ def _serve_from_aks(
         settings=settings,
         naming=naming,
         resource_group_name=ml.resource_group.name,
-        subscription_id=subscription_id,
-        deployer_object_id=deployer_object_id,
+        resource_group_id=ml.resource_group.id,
+        subscription_id=context.subscription_id,
+        deployer_object_id=context.deployer_object_id,
         registry_id=ml.registry.id,
         log_analytics_id=ml.log_analytics.id,
+        key_vault_id=ml.key_vault.id,
+        key_vault_uri=ml.key_vault.properties.vault_uri,
         engine_identity=identities.engine,
         argocd_objects=argocd_objects,
+        secret_reader=context.secret_reader,
+        stack_label=context.stack_label,
     )
 
 

@@ -13,8 +13,11 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import Literal
 
+from infra.aks_versions import support_table
+from infra.argocd_release import RELEASES as ARGOCD_RELEASES
 from training.pins import ENVIRONMENTS
 
 PROJECT = "property-price-platform"
@@ -25,6 +28,13 @@ REGISTRY_SKUS: tuple[str, ...] = ("Basic", "Standard", "Premium")
 VM_PRIORITIES: tuple[str, ...] = ("Dedicated", "LowPriority")
 AKS_TIERS: tuple[str, ...] = ("Free", "Standard", "Premium")
 PRINCIPAL_TYPES: tuple[str, ...] = ("ServicePrincipal", "User", "Group")
+# Who can run `pulumi up`: a person (az login) or a service principal / managed identity (CI).
+DEPLOYER_TYPES: tuple[str, ...] = ("User", "ServicePrincipal")
+# The repository URL Pulumi.yaml ships with: Argo CD cannot clone it, so an AKS stack refuses it.
+PLACEHOLDER_REPOSITORY_URL = "https://github.com/your-org/property-price-platform.git"
+# Azure Container Instances pull with a managed identity only from Premium registries (the documented
+# prerequisite of "Deploy to Azure Container Instances from Azure Container Registry using a managed identity").
+ACI_REGISTRY_SKU = "Premium"
 
 _REGISTRY_NAME = re.compile(r"^[a-zA-Z0-9]{5,50}$")
 _NAME_PREFIX = re.compile(r"^[a-z](?!.*--)[a-z0-9-]{0,13}[a-z0-9]$")
@@ -35,10 +45,26 @@ _CHART_VERSION = re.compile(r"^\d+\.\d+\.\d+$")
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _TAG_FORBIDDEN = re.compile(r"[<>%&\\?/]")
 _HOST = re.compile(r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_KEY_VAULT_SECRET = re.compile(r"^[0-9a-zA-Z-]{1,127}$")
 
 
 class SettingsError(ValueError):
     """A stack setting is missing or invalid; the message names the key."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    """A Microsoft Entra principal named in stack config as ``<principalType>:<objectId>``.
+
+    The type travels with the id because ARM needs it on every role assignment: a wrong one is refused
+    (``UnmatchedPrincipalType``) and a missing one fails new principals with ``PrincipalNotFound``.
+    """
+
+    object_id: str
+    principal_type: str
+
+    def __str__(self) -> str:
+        return f"{self.principal_type}:{self.object_id}"
 
 
 @dataclass(frozen=True)
@@ -78,10 +104,21 @@ class Settings:
     aks_ingress_host: str
     deployer_principal_type: str
     argocd_chart_version: str
+    argocd_repository_secret: str
+    argocd_repository_username: str
+    pipeline_principal: Principal | None
+    data_scientists: tuple[Principal, ...]
+    key_vault_secrets_officers: tuple[Principal, ...]
+    promotion_into_principal: Principal | None
+    promotion_from_principal: Principal | None
 
     @property
     def is_production(self) -> bool:
         return self.environment == "prod"
+
+    @property
+    def serves_from_aks(self) -> bool:
+        return self.serving_target == "aks"
 
     @property
     def registry_login_server(self) -> str:
@@ -104,15 +141,20 @@ class Settings:
 ConfigReader = Callable[[str], "str | None"]
 
 
-def settings_from_config(read: ConfigReader, stack: str) -> Settings:
-    """Build the settings from a raw reader (``pulumi.Config().get``): strings in, typed values out."""
-    return _SettingsParser(read, stack).parse()
+def settings_from_config(read: ConfigReader, stack: str, today: date | None = None) -> Settings:
+    """Build the settings from a raw reader (``pulumi.Config().get``): strings in, typed values out.
+
+    ``today`` is the day the stack is deployed (default: today), against which the pinned Kubernetes minor
+    is checked; the offline plan passes its injected clock.
+    """
+    return _SettingsParser(read, stack, today or date.today()).parse()
 
 
 class _SettingsParser:
-    def __init__(self, read: ConfigReader, stack: str) -> None:
+    def __init__(self, read: ConfigReader, stack: str, today: date) -> None:
         self._read = read
         self._stack = stack
+        self._today = today
 
     def parse(self) -> Settings:
         environment = self._environment()
@@ -148,7 +190,7 @@ class _SettingsParser:
             container_expiry=self._bool("containerExpiry"),
             dev_ttl_hours=self._int("devTtlHours", minimum=1, maximum=24 * 14),
             aks_kubernetes_version=self._matching(
-                "aksKubernetesVersion", _K8S_MINOR, "a pinned minor version such as 1.33"
+                "aksKubernetesVersion", _K8S_MINOR, "a pinned minor version such as 1.36"
             ),
             aks_tier=self._choice("aksTier", AKS_TIERS),
             aks_system_vm_size=self._vm_size("aksSystemVmSize"),
@@ -158,12 +200,24 @@ class _SettingsParser:
             aks_user_max_nodes=self._int("aksUserMaxNodes", minimum=1, maximum=1000),
             aks_admin_group_object_ids=self._guids("aksAdminGroupObjectIds"),
             aks_ingress_host=self._optional_host("aksIngressHost"),
-            deployer_principal_type=self._choice("deployerPrincipalType", PRINCIPAL_TYPES),
-            argocd_chart_version=self._matching(
-                "argocdChartVersion", _CHART_VERSION, "an exact chart version such as 9.1.0"
+            deployer_principal_type=self._optional_choice("deployerPrincipalType", DEPLOYER_TYPES),
+            argocd_chart_version=self._argocd_chart("argocdChartVersion"),
+            argocd_repository_secret=self._optional_matching(
+                "argocdRepositorySecret", _KEY_VAULT_SECRET, "a Key Vault secret name (letters, digits, -)"
+            ),
+            argocd_repository_username=self._non_empty("argocdRepositoryUsername"),
+            pipeline_principal=self._optional_principal("pipelinePrincipal", ("ServicePrincipal",)),
+            data_scientists=self._principals("dataScientists", ("Group", "User")),
+            key_vault_secrets_officers=self._principals("keyVaultSecretsOfficers", ("Group", "User")),
+            promotion_into_principal=self._optional_principal(
+                "promotionIntoPrincipal", ("ServicePrincipal",)
+            ),
+            promotion_from_principal=self._optional_principal(
+                "promotionFromPrincipal", ("ServicePrincipal",)
             ),
         )
         _check_consistency(settings)
+        _check_aks(settings, self._today)
         return settings
 
     # -- raw access -----------------------------------------------------------------------------------
@@ -201,6 +255,47 @@ class _SettingsParser:
         if not pattern.match(value):
             raise self._fail(key, value, expected)
         return value
+
+    def _optional_matching(self, key: str, pattern: re.Pattern[str], expected: str) -> str:
+        value = self._raw(key).strip()
+        if value and not pattern.match(value):
+            raise self._fail(key, value, f"{expected}, or empty")
+        return value
+
+    def _optional_choice(self, key: str, choices: tuple[str, ...]) -> str:
+        value = self._raw(key).strip()
+        if value and value not in choices:
+            raise self._fail(key, value, f"one of {', '.join(choices)}")
+        return value
+
+    def _argocd_chart(self, key: str) -> str:
+        value = self._matching(key, _CHART_VERSION, "an exact chart version such as 10.1.1")
+        if value not in ARGOCD_RELEASES:
+            raise self._fail(
+                key,
+                value,
+                f"an argo-cd chart listed in infra/argocd_release.py ({', '.join(ARGOCD_RELEASES)}): the "
+                "chart, the argocd CLI of the pipelines and the CRD schemas of the tests move together",
+            )
+        return value
+
+    def _principal(self, key: str, entry: str, types: tuple[str, ...]) -> Principal:
+        kind, sep, object_id = entry.strip().partition(":")
+        if not sep or kind not in types or not _GUID.match(object_id):
+            raise self._fail(
+                key, entry, f"<principalType>:<objectId> with principalType {' or '.join(types)}"
+            )
+        return Principal(object_id.lower(), kind)
+
+    def _optional_principal(self, key: str, types: tuple[str, ...]) -> Principal | None:
+        value = self._raw(key).strip()
+        return self._principal(key, value, types) if value else None
+
+    def _principals(self, key: str, types: tuple[str, ...]) -> tuple[Principal, ...]:
+        principals = tuple(self._principal(key, entry, types) for entry in self._list(key))
+        if len({principal.object_id for principal in principals}) != len(principals):
+            raise self._fail(key, [str(p) for p in principals], "each principal once")
+        return principals
 
     def _vm_size(self, key: str) -> str:
         return self._matching(key, _VM_SIZE, "an Azure VM size such as Standard_D4s_v5 (not empty)")
@@ -300,8 +395,48 @@ def _check_consistency(settings: Settings) -> None:
             f"{PROJECT}:containerExpiry only applies to servingTarget aci (this stack serves from "
             f"{settings.serving_target})"
         )
+    if settings.promotion_into_principal is not None and settings.environment == ENVIRONMENTS[0]:
+        raise SettingsError(
+            f"{PROJECT}:promotionIntoPrincipal is set on {settings.environment}, the first environment: nothing "
+            "is promoted into it (models arrive there from training)"
+        )
+    if settings.promotion_from_principal is not None and settings.environment == ENVIRONMENTS[-1]:
+        raise SettingsError(
+            f"{PROJECT}:promotionFromPrincipal is set on {settings.environment}, the last environment: nothing "
+            "is promoted out of it"
+        )
     if settings.serving_target == "aci" and settings.is_production:
         raise SettingsError(
             f"{PROJECT}:servingTarget is aci on a prod stack: production serves from aks "
             "(Container Instances have no rolling update, autoscaling or Argo CD)"
+        )
+
+
+def _check_aks(settings: Settings, today: date) -> None:
+    """What an AKS stack needs before anything is declared: a minor AKS accepts, who deploys, and a repository
+    Argo CD can clone. ACI stacks create no cluster, so none of these apply to them."""
+    if settings.serving_target == "aci":
+        if settings.container_registry_sku != ACI_REGISTRY_SKU:
+            raise SettingsError(
+                f"{PROJECT}:containerRegistrySku is {settings.container_registry_sku!r} on a stack serving from "
+                f"aci: Container Instances pull with a managed identity only from {ACI_REGISTRY_SKU} registries"
+            )
+        return
+    problem = support_table().problem(settings.aks_kubernetes_version, today)
+    if problem is not None:
+        raise SettingsError(
+            f"{PROJECT}:aksKubernetesVersion is {settings.aks_kubernetes_version!r}: {problem}"
+        )
+    if not settings.deployer_principal_type:
+        raise SettingsError(
+            f"{PROJECT}:deployerPrincipalType is not set: an AKS stack grants whoever runs `pulumi up` cluster "
+            "admin, and ARM refuses a role assignment whose principal type is wrong. Set User when a person runs "
+            "it (az login), ServicePrincipal when a pipeline's service connection does: "
+            f"`pulumi config set deployerPrincipalType User --stack {settings.stack}`"
+        )
+    if settings.repository_url == PLACEHOLDER_REPOSITORY_URL:
+        raise SettingsError(
+            f"{PROJECT}:repositoryUrl is the placeholder {PLACEHOLDER_REPOSITORY_URL}: Argo CD syncs this stack "
+            "from it. Set the HTTPS URL of your copy of this repository: "
+            f"`pulumi config set repositoryUrl https://... --stack {settings.stack}`"
         )

@@ -46,6 +46,13 @@ class StackConfig:
     def secret_keys(self) -> list[str]:
         return sorted(key for key, item in self.values.items() if item.secure)
 
+    def with_values(self, values: Mapping[str, Any]) -> StackConfig:
+        """This config with ``values`` set on top, like ``pulumi up --config key=value`` (keys without a
+        namespace are the project's)."""
+        merged = dict(self.values)
+        merged.update({_qualified(self.project, key): ConfigValue(value) for key, value in values.items()})
+        return StackConfig(project=self.project, stack=self.stack, values=merged)
+
 
 def project_file(root: Path = REPOSITORY_ROOT) -> dict[str, Any]:
     path = root / PROJECT_FILE
@@ -103,6 +110,17 @@ def _project_default(declaration: Any) -> Any:
     if "value" in declaration:
         return declaration["value"]
     return declaration.get("default", _NO_DEFAULT)
+
+
+def load_config_file(path: Path) -> dict[str, Any]:
+    """Extra settings from a YAML mapping of key to value (``key`` or ``<namespace>:key``), for the plan."""
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise StackConfigError(f"{path}: missing (the config file given to the plan)") from None
+    if not isinstance(document, dict):
+        raise StackConfigError(f"{path}: expected a mapping of setting to value")
+    return {str(key): value for key, value in document.items()}
 
 
 def _qualified(project: str, key: str) -> str:

@@ -9,6 +9,10 @@ Expiring groups (dev) carry the ``expires-at`` tag: creation time + ``devTtlHour
 group is created and then ignored by later updates (``ignore_changes``); otherwise every ``pulumi up``
 would move the expiry and show a diff. When the reaper has deleted the group, ``pulumi up --refresh``
 notices and creates a new one with a new expiry.
+
+Container Instances cannot change a running group's CPU or memory (ACI documents which properties need the
+group deleted and recreated), so a change of ``aciCpuMillicores``/``aciMemoryMb`` replaces the group, and
+because its name is fixed the old one is deleted first.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from infra.settings import Settings
 COMPONENT_TYPE = "property-price-platform:infra:AciServing"
 ENGINE_PORT = 8080
 CONTAINER_NAME = "estimation-engine"
+# Properties ACI cannot update in place: changing them replaces the container group.
+REPLACE_ON_CHANGES = ["containers[*].resources", "osType", "restartPolicy", "sku"]
 # Set by the infrastructure; an overlay's settings.env cannot override them.
 INFRA_OWNED_VARIABLES = (
     "MODEL_NAME",
@@ -155,9 +161,11 @@ class AciServing(pulumi.ComponentResource):
             tags=tags,
             opts=pulumi.ResourceOptions(
                 parent=self,
-                # The identity must be allowed to pull before the first pull happens.
+                # The identity must be allowed to pull (and the grant have propagated) before the first pull.
                 depends_on=depends_on,
                 ignore_changes=[f'tags["{EXPIRY_TAG}"]'],
+                replace_on_changes=REPLACE_ON_CHANGES,
+                delete_before_replace=True,
             ),
         )
         self.fqdn = self.container_group.ip_address.apply(lambda address: address.fqdn if address else None)

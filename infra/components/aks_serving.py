@@ -9,8 +9,18 @@ and Argo CD, which deploys the engine from ``gitops/apps/estimation-engine/overl
 * The kubelet identity may pull from the registry (AcrPull), so pods need no pull secret.
 * A small fixed system pool inline (a cluster needs one at creation) and the engine's autoscaling pool as
   a separate ``AgentPool``: pools listed inline cannot be added or removed later without replacing the
-  cluster.
-* The Kubernetes minor version is pinned; patches arrive through the ``patch`` upgrade channel.
+  cluster. ARM lists every pool, the separate one included, in the cluster's ``agentPoolProfiles``, so the
+  cluster ignores changes there (else each refresh would want to drop the engine pool); the system pool is
+  changed through ``az aks nodepool`` or a new cluster.
+* The Kubernetes minor version is pinned (to one the dated table infra/aks_versions.yaml says AKS
+  supports); patches arrive through the ``patch`` upgrade channel.
+* Container Insights with managed-identity ingestion (``useAADAuth``) plus its data collection rule.
+* Grants that something in this same `pulumi up` relies on are waited for (infra.propagation): the
+  deployer's cluster-admin before the Helm release, its key vault read before the repository Secret.
+* The Azure DevOps pipeline principal may fetch a kubeconfig (Cluster User Role: it carries no credential
+  with local accounts off) and read Argo CD Applications in the ``argocd`` namespace, nothing else: a
+  custom role with the custom-resources read action, scoped to the namespace, and an ABAC condition naming
+  ``argoproj.io``/``applications`` (AKS: "Use Microsoft Entra ID authorization for the Kubernetes API").
 """
 
 from __future__ import annotations
@@ -22,9 +32,19 @@ import pulumi
 from pulumi_azure_native import containerservice as aks
 from pulumi_azure_native import managedidentity
 
-from infra.components.argocd import ArgoCd
+from infra.argocd_manifests import ARGOCD_NAMESPACE, PROJECT_NAME
+from infra.components.argocd import ArgoCd, RepositoryCredentials
+from infra.components.container_insights import ContainerInsights
+from infra.key_vault_secrets import SecretReader
 from infra.naming import Naming, agent_pool_name
-from infra.roles import BuiltInRole, assign_role
+from infra.propagation import wait_for_grants
+from infra.roles import (
+    ARGOCD_APPLICATION_READER,
+    BuiltInRole,
+    assign_role,
+    custom_resource_condition,
+    define_custom_role,
+)
 from infra.settings import Settings
 
 COMPONENT_TYPE = "property-price-platform:infra:AksServing"
@@ -48,6 +68,14 @@ def _decode_kubeconfig(credentials: Any) -> str:
     return base64.b64decode(credentials.kubeconfigs[0].value).decode("utf-8")
 
 
+class _KeyVault:
+    """The stack's key vault, as the AKS component needs it: where the repository token lives."""
+
+    def __init__(self, vault_id: pulumi.Input[str], vault_uri: pulumi.Input[str]) -> None:
+        self.id = vault_id
+        self.uri = vault_uri
+
+
 class AksServing(pulumi.ComponentResource):
     """The AKS cluster with its pools, identities' wiring and Argo CD."""
 
@@ -58,18 +86,35 @@ class AksServing(pulumi.ComponentResource):
         settings: Settings,
         naming: Naming,
         resource_group_name: pulumi.Input[str],
+        resource_group_id: pulumi.Input[str],
         subscription_id: pulumi.Input[str],
         deployer_object_id: pulumi.Input[str],
         registry_id: pulumi.Input[str],
         log_analytics_id: pulumi.Input[str],
+        key_vault_id: pulumi.Input[str],
+        key_vault_uri: pulumi.Input[str],
         engine_identity: managedidentity.UserAssignedIdentity,
         argocd_objects: list[dict[str, Any]],
+        secret_reader: SecretReader,
+        stack_label: pulumi.Input[str],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(COMPONENT_TYPE, name, None, opts)
         self._settings = settings
+        self._subscription_id = subscription_id
         tags = settings.resource_tags()
         self.cluster = self._cluster(naming, resource_group_name, log_analytics_id, tags)
+        self.container_insights = ContainerInsights(
+            "container-insights",
+            location=settings.location,
+            resource_group_name=resource_group_name,
+            cluster_name=naming.aks_cluster(),
+            cluster_id=self.cluster.id,
+            log_analytics_id=log_analytics_id,
+            tags=tags,
+            # The separate engine pool shows up here once it exists: see the module docstring.
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["agentPoolProfiles"]),
+        )
         self.engine_pool = aks.AgentPool(
             "aks-engine-pool",
             resource_group_name=resource_group_name,
@@ -113,6 +158,13 @@ class AksServing(pulumi.ComponentResource):
             purpose="the principal running pulumi up installs Argo CD",
             parent=self,
         )
+        self.deployer_cluster_admin_ready = wait_for_grants(
+            "deployer-cluster-admin-propagation", [self.deployer_cluster_admin], parent=self
+        )
+        self.pipeline_grants = self._pipeline_grants(resource_group_id, stack_label)
+        repository, repository_ready = self._repository_credentials(
+            _KeyVault(key_vault_id, key_vault_uri), deployer_object_id, secret_reader
+        )
         self.engine_federation = managedidentity.FederatedIdentityCredential(
             "engine-federation",
             resource_group_name=resource_group_name,
@@ -123,8 +175,9 @@ class AksServing(pulumi.ComponentResource):
             audiences=[TOKEN_EXCHANGE_AUDIENCE],
             opts=pulumi.ResourceOptions(parent=self),
         )
+        # The exec format (kubelogin) is the one that works with Entra ID and local accounts off.
         credentials = aks.list_managed_cluster_user_credentials_output(
-            resource_group_name=resource_group_name, resource_name=self.cluster.name
+            resource_group_name=resource_group_name, resource_name=self.cluster.name, format="exec"
         )
         self.kubeconfig = pulumi.Output.secret(credentials.apply(_decode_kubeconfig))
         self.argocd = ArgoCd(
@@ -138,12 +191,85 @@ class AksServing(pulumi.ComponentResource):
                 self.engine_pool,
                 self.kubelet_registry_pull,
                 self.engine_federation,
-                self.deployer_cluster_admin,
+                self.deployer_cluster_admin_ready,
             ],
+            repository=repository,
+            repository_depends_on=repository_ready,
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.scoring_url = scoring_url(settings)
         self.register_outputs({"clusterName": self.cluster.name, "scoringUrl": self.scoring_url})
+
+    def _pipeline_grants(
+        self, resource_group_id: pulumi.Input[str], stack_label: pulumi.Input[str]
+    ) -> list[pulumi.Resource]:
+        """What the Azure DevOps pipeline reads on the cluster: a kubeconfig and Argo CD's Applications."""
+        principal = self._settings.pipeline_principal
+        if principal is None:
+            return []
+        reader = define_custom_role(
+            ARGOCD_APPLICATION_READER,
+            stack_label=stack_label,
+            subscription_id=self._subscription_id,
+            assignable_scopes=[resource_group_id],
+            parent=self,
+        )
+        defined = wait_for_grants("argocd-reader-role-propagation", [reader], parent=self)
+        common = {
+            "principal_id": principal.object_id,
+            "principal_type": principal.principal_type,
+            "subscription_id": self._subscription_id,
+            "parent": self,
+        }
+        return [
+            assign_role(
+                "pipeline-cluster-user",
+                BuiltInRole.AKS_CLUSTER_USER,
+                scope=self.cluster.id,
+                purpose="the pipeline fetches a kubeconfig (az aks get-credentials; no credential in it)",
+                **common,
+            ),
+            assign_role(
+                "pipeline-argocd-applications",
+                reader,
+                scope=self.cluster.id.apply(lambda cluster: f"{cluster}/namespaces/{ARGOCD_NAMESPACE}"),
+                purpose="the pipeline reads Argo CD Applications (sync revision and health), nothing else",
+                condition=custom_resource_condition("argoproj.io", "applications"),
+                after=[defined],
+                **common,
+            ),
+        ]
+
+    def _repository_credentials(
+        self, vault: _KeyVault, deployer_object_id: pulumi.Input[str], secret_reader: SecretReader
+    ) -> tuple[RepositoryCredentials | None, list[pulumi.Resource]]:
+        """Argo CD's credentials for a private repository, read from the key vault by the deployer."""
+        settings = self._settings
+        if not settings.argocd_repository_secret:
+            return None, []
+        read_access = assign_role(
+            "deployer-key-vault-read",
+            BuiltInRole.KEY_VAULT_SECRETS_USER,
+            principal_id=deployer_object_id,
+            principal_type=settings.deployer_principal_type,
+            scope=vault.id,
+            subscription_id=self._subscription_id,
+            purpose="the principal running pulumi up reads the Argo CD repository token",
+            parent=self,
+        )
+        ready = wait_for_grants("deployer-key-vault-read-propagation", [read_access], parent=self)
+        secret_name = settings.argocd_repository_secret
+        # Read only once the grant has had time to apply (the sleep's id resolves after it ran).
+        token = pulumi.Output.secret(
+            pulumi.Output.all(vault.uri, ready.id).apply(lambda values: secret_reader(values[0], secret_name))
+        )
+        credentials = RepositoryCredentials(
+            url=settings.repository_url,
+            username=settings.argocd_repository_username,
+            token=token,
+            project=PROJECT_NAME,
+        )
+        return credentials, [ready]
 
     def _cluster(
         self,
@@ -212,5 +338,6 @@ class AksServing(pulumi.ComponentResource):
                 )
             ],
             tags=tags,
-            opts=pulumi.ResourceOptions(parent=self),
+            # The separate engine pool shows up here once it exists: see the module docstring.
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["agentPoolProfiles"]),
         )

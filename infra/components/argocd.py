@@ -4,10 +4,15 @@ Argo CD comes from its Helm chart at a pinned version through ``helm.v3.Release`
 hooks, which ``helm.v4.Chart`` would skip. The AppProject and ApplicationSet are the files of
 ``gitops/argocd/`` with the stack's repository, revision and environment put in (see
 ``infra.argocd_manifests``), applied only once the release, and so Argo CD's CRDs, exist.
+
+For a private repository, the release is joined by Argo CD's repository Secret (label
+``argocd.argoproj.io/secret-type: repository``, Argo CD's declarative setup), whose token comes from the
+stack's key vault at `up` (``infra.key_vault_secrets``) and is kept secret in Pulumi's state.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -32,6 +37,31 @@ CHART_VALUES: dict[str, Any] = {
 }
 
 
+REPOSITORY_SECRET_NAME = "repo-property-price-platform"
+REPOSITORY_SECRET_LABEL = {"argocd.argoproj.io/secret-type": "repository"}
+
+
+@dataclass(frozen=True)
+class RepositoryCredentials:
+    """HTTPS credentials Argo CD clones ``url`` with, limited to one AppProject."""
+
+    url: str
+    username: str
+    token: pulumi.Output[str]
+    project: str
+
+
+def repository_secret_data(credentials: RepositoryCredentials) -> dict[str, pulumi.Input[str]]:
+    """The Secret's ``stringData`` in Argo CD's repository format (type, url, username, password, project)."""
+    return {
+        "type": "git",
+        "url": credentials.url,
+        "username": credentials.username,
+        "password": pulumi.Output.secret(credentials.token),
+        "project": credentials.project,
+    }
+
+
 class ArgoCd(pulumi.ComponentResource):
     """The Helm release of Argo CD plus the engine's AppProject and ApplicationSet."""
 
@@ -43,6 +73,8 @@ class ArgoCd(pulumi.ComponentResource):
         kubeconfig: pulumi.Input[str],
         argocd_objects: list[dict[str, Any]],
         depends_on: list[pulumi.Resource],
+        repository: RepositoryCredentials | None = None,
+        repository_depends_on: list[pulumi.Resource] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(COMPONENT_TYPE, name, None, opts)
@@ -70,6 +102,23 @@ class ArgoCd(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=depends_on)),
         )
+        after_release = pulumi.ResourceOptions.merge(
+            on_cluster, pulumi.ResourceOptions(depends_on=[self.release, *(repository_depends_on or [])])
+        )
+        self.repository_secret = (
+            k8s.core.v1.Secret(
+                "argocd-repository",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=REPOSITORY_SECRET_NAME, namespace=ARGOCD_NAMESPACE, labels=REPOSITORY_SECRET_LABEL
+                ),
+                type="Opaque",
+                string_data=repository_secret_data(repository),
+                opts=after_release,
+            )
+            if repository is not None
+            else None
+        )
+        credentials = [self.repository_secret] if self.repository_secret is not None else []
         self.objects = [
             k8s.apiextensions.CustomResource(
                 f"{document['kind'].lower()}-{document['metadata']['name']}",
@@ -78,7 +127,7 @@ class ArgoCd(pulumi.ComponentResource):
                 metadata=document["metadata"],
                 spec=document["spec"],
                 opts=pulumi.ResourceOptions.merge(
-                    on_cluster, pulumi.ResourceOptions(depends_on=[self.release])
+                    on_cluster, pulumi.ResourceOptions(depends_on=[self.release, *credentials])
                 ),
             )
             for document in argocd_objects

@@ -17,6 +17,7 @@ import pulumi
 from pulumi_azure_native import managedidentity
 
 from infra.naming import Naming
+from infra.propagation import wait_for_grants
 from infra.roles import BuiltInRole, assign_role
 from infra.settings import Settings
 
@@ -118,6 +119,11 @@ class WorkloadIdentities(pulumi.ComponentResource):
                 "downloading model artifacts",
             ),
         ]
+        # What relies on a fresh grant in the same `pulumi up` waits for it to propagate (infra.propagation).
+        self.training_ready = wait_for_grants(
+            "training-identity-propagation", self.training_grants, parent=self
+        )
+        self.engine_ready = wait_for_grants("engine-identity-propagation", self.engine_grants, parent=self)
         self.register_outputs(
             {"trainingClientId": self.training.client_id, "engineClientId": self.engine.client_id}
         )

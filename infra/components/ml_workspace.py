@@ -4,8 +4,14 @@ Resource group, Log Analytics, workspace-based Application Insights, storage, ke
 registry, the workspace's own user-assigned identity with the roles it needs on those, and the workspace.
 
 Storage shared keys are disabled, so the workspace reaches its system datastores with its identity
-(``system_datastores_auth_mode``), and that identity gets its roles *before* the workspace is created:
-Azure ML checks its access to the linked resources at creation time.
+(``system_datastores_auth_mode``), and that identity gets its roles *before* the workspace is created, with
+a wait for them to propagate: Azure ML checks its access to the linked resources at creation time. The one
+role Azure ML documents on the workspace itself (Contributor for the workspace's user-assigned identity)
+can only be granted once the workspace exists; ``identity_ready`` is the wait after it, for whatever makes
+the workspace act as its identity (the training cluster).
+
+The registry lets trusted Azure services through its network rules: Container Instances pulling with a
+managed identity and ``az acr import`` between registries both rely on that bypass.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from pulumi_azure_native import (
 )
 
 from infra.naming import Naming
+from infra.propagation import wait_for_grants
 from infra.roles import BuiltInRole, assign_role
 from infra.settings import Settings
 
@@ -93,6 +100,7 @@ class MlWorkspace(pulumi.ComponentResource):
             sku=containerregistry.SkuArgs(name=settings.container_registry_sku),
             admin_user_enabled=False,
             anonymous_pull_enabled=False,
+            network_rule_bypass_options=containerregistry.NetworkRuleBypassOptions.AZURE_SERVICES,
             public_network_access=_access(settings.public_network_access),
             tags=self._tags,
             opts=self._child,
@@ -106,6 +114,7 @@ class MlWorkspace(pulumi.ComponentResource):
             opts=self._child,
         )
         grants = self._workspace_identity_grants(subscription_id)
+        grants_propagated = wait_for_grants("workspace-identity-propagation", grants, parent=self)
         self.workspace = machinelearningservices.Workspace(
             "workspace",
             resource_group_name=rg,
@@ -128,7 +137,19 @@ class MlWorkspace(pulumi.ComponentResource):
             v1_legacy_mode=False,
             public_network_access=_access(settings.public_network_access),
             tags=self._tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=grants),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[grants_propagated]),
+        )
+        self.workspace_contributor = assign_role(
+            "workspace-self-contributor",
+            BuiltInRole.CONTRIBUTOR,
+            principal_id=self.identity.principal_id,
+            scope=self.workspace.id,
+            subscription_id=subscription_id,
+            purpose="the Azure ML workspace identity on its own workspace (identity-based service authentication)",
+            parent=self,
+        )
+        self.identity_ready = wait_for_grants(
+            "workspace-identity-ready", [self.workspace_contributor], parent=self
         )
         self.register_outputs(
             {

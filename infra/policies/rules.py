@@ -13,7 +13,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
+
+from infra.aks_versions import support_table
 
 Inputs = Mapping[str, Any]
 Check = Callable[[str, Inputs], Iterable[str]]
@@ -22,6 +25,8 @@ REQUIRED_TAGS = ("environment", "project", "owner", "managed-by")
 # Azure resources whose API has no tags.
 UNTAGGABLE_TYPES = (
     "azure-native:authorization:RoleAssignment",
+    "azure-native:authorization:RoleDefinition",
+    "azure-native:monitor:DataCollectionRuleAssociation",
     "azure-native:monitor:DiagnosticSetting",
     "azure-native:managedidentity:FederatedIdentityCredential",
 )
@@ -115,6 +120,13 @@ def _aks(_type: str, inputs: Inputs) -> Iterable[str]:
         yield "disableLocalAccounts must be true in prod: no static cluster-admin credentials"
 
 
+def _aks_version(_type: str, inputs: Inputs) -> Iterable[str]:
+    minor = str(inputs.get("kubernetesVersion") or "")
+    problem = support_table().problem(".".join(minor.split(".")[:2]), date.today())
+    if problem is not None:
+        yield f"kubernetesVersion {minor!r} is {problem}: AKS refuses to create clusters on it"
+
+
 def _aci(_type: str, inputs: Inputs) -> Iterable[str]:
     if _environment(inputs) == "prod":
         yield "container groups are for dev/qa only: production serves from AKS"
@@ -132,6 +144,8 @@ def _tagged(type_token: str, inputs: Inputs) -> Iterable[str]:
 def _role_assignment(_type: str, inputs: Inputs) -> Iterable[str]:
     if not inputs.get("principalType"):
         yield "principalType must be set: without it a new identity fails with PrincipalNotFound"
+    if inputs.get("condition") and inputs.get("conditionVersion") != "2.0":
+        yield "conditionVersion must be 2.0 with a condition: ARM refuses version 1.0 conditions on new assignments"
 
 
 def _container_secrets(_type: str, inputs: Inputs) -> Iterable[str]:
@@ -178,6 +192,12 @@ RULES: tuple[Rule, ...] = (
         "AKS clusters run the OIDC issuer, workload identity and Azure RBAC; no local accounts in prod.",
         ("azure-native:containerservice:ManagedCluster",),
         _aks,
+    ),
+    Rule(
+        "aks-supported-kubernetes-version",
+        "AKS clusters pin a Kubernetes minor that infra/aks_versions.yaml says is supported today.",
+        ("azure-native:containerservice:ManagedCluster",),
+        _aks_version,
     ),
     Rule(
         "aci-outside-prod-only",

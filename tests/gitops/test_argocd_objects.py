@@ -1,4 +1,4 @@
-"""gitops/argocd/ against Argo CD's own CRD schemas (v3.6), plus a strict check for keys they do not define.
+"""gitops/argocd/ against Argo CD's own CRD schemas (v3.4.4, the installed release), plus a strict check for unknown keys.
 
 The CRD schemas leave additionalProperties unset almost everywhere, so a plain JSON-schema validation
 lets a misspelled key through: ``selfHeel: true`` would validate, and Argo CD would silently ignore it.
@@ -30,7 +30,7 @@ CRD_FILES = {
 }
 PLACEHOLDER_REPO = "https://github.com/your-org/property-price-platform.git"
 IN_CLUSTER = "https://kubernetes.default.svc"
-GO_TEMPLATE_VARIABLE = re.compile(r"\{\{\s*\.(\w+)\s*\}\}")
+GO_TEMPLATE_VARIABLE = re.compile(r"\{\{\s*\.([\w.]+)\s*\}\}")
 
 
 @cache
@@ -92,9 +92,23 @@ def load(repo_root: Path, name: str) -> dict[str, Any]:
     return yaml.safe_load((repo_root / "gitops" / "argocd" / name).read_text())
 
 
-def generate_application(application_set: dict[str, Any], element: dict[str, str]) -> dict[str, Any]:
-    """What the ApplicationSet controller makes of one list element (the Go templates used here are
-    plain ``{{ .key }}`` substitutions; anything else would be left behind and fail the tests)."""
+def git_file_params(env: str) -> dict[str, Any]:
+    """The ``path`` parameters the git files generator gives the overlay's kustomization.yaml (Argo CD
+    applicationset/generators/git.go, goTemplate mode)."""
+    directory = str(overlay_path(env))
+    return {"path": {"path": directory, "basename": env, "filename": "kustomization.yaml"}}
+
+
+def lookup(params: dict[str, Any], dotted: str) -> str:
+    value: Any = params
+    for key in dotted.split("."):
+        value = value[key]
+    return str(value)
+
+
+def generate_application(application_set: dict[str, Any], element: dict[str, Any]) -> dict[str, Any]:
+    """What the ApplicationSet controller makes of one generator result (the Go templates used here are
+    plain ``{{ .a.b }}`` substitutions; anything else would be left behind and fail the tests)."""
 
     def substitute(node: Any) -> Any:
         if isinstance(node, dict):
@@ -102,7 +116,7 @@ def generate_application(application_set: dict[str, Any], element: dict[str, str
         if isinstance(node, list):
             return [substitute(v) for v in node]
         if isinstance(node, str):
-            return GO_TEMPLATE_VARIABLE.sub(lambda match: element[match.group(1)], node)
+            return GO_TEMPLATE_VARIABLE.sub(lambda match: lookup(element, match.group(1)), node)
         return node
 
     template = substitute(copy.deepcopy(application_set["spec"]["template"]))
@@ -132,7 +146,7 @@ def test_argocd_objects_match_the_crd_schemas_strictly(name, repo_root):
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_the_application_generated_for_each_environment_matches_its_crd_strictly(env, application_set):
-    application = generate_application(application_set, {"env": env})
+    application = generate_application(application_set, git_file_params(env))
     assert "{{" not in json.dumps(application), "a template expression was left unrendered"
     assert schema_problems(application) == []
     assert application["metadata"]["name"] == f"estimation-engine-{env}"
@@ -190,7 +204,7 @@ def test_applications_sync_automatically_prune_self_heal_and_retry_with_backoff(
 
 
 def test_prod_has_a_deny_window_that_still_allows_manual_syncs(app_project, application_set):
-    prod = generate_application(application_set, {"env": "prod"})["metadata"]["name"]
+    prod = generate_application(application_set, git_file_params("prod"))["metadata"]["name"]
     windows = app_project["spec"]["syncWindows"]
     assert [w["applications"] for w in windows] == [[prod]]
     assert windows[0]["kind"] == "deny" and windows[0]["manualSync"] is True
@@ -198,18 +212,24 @@ def test_prod_has_a_deny_window_that_still_allows_manual_syncs(app_project, appl
 
 def test_refreshes_are_limited_to_the_overlay_and_the_base_it_builds_on(application_set):
     for env in ENVIRONMENTS:
-        application = generate_application(application_set, {"env": env})
+        application = generate_application(application_set, git_file_params(env))
         paths = application["metadata"]["annotations"]["argocd.argoproj.io/manifest-generate-paths"].split(
             ";"
         )
         assert paths == [f"/{overlay_path(env)}", "/gitops/apps/estimation-engine/base"]
 
 
-def test_generator_lists_environments_by_env_only(application_set):
+def test_generator_reads_overlay_kustomizations_and_skips_placeholder_images(application_set):
     [generator] = application_set["spec"]["generators"]
-    elements = generator["list"]["elements"]
-    assert elements and all(
-        set(element) == {"env"} and element["env"] in ENVIRONMENTS for element in elements
+    paths = [item["path"] for item in generator["git"]["files"]]
+    assert paths and all(
+        path in {f"{overlay_path(env)}/kustomization.yaml" for env in ENVIRONMENTS} for path in paths
     )
+    assert generator["git"]["repoURL"] == PLACEHOLDER_REPO
+    expressions = {
+        (e["key"], e["operator"]): e.get("values") for e in generator["selector"]["matchExpressions"]
+    }
+    assert expressions[("images.0.digest", "NotIn")] == ["sha256:" + "0" * 64]
+    assert ("images.0.digest", "Exists") in expressions
     assert application_set["spec"]["goTemplate"] is True
     assert "missingkey=error" in application_set["spec"]["goTemplateOptions"]

@@ -28,8 +28,13 @@ def test_real_files_get_the_stack_repository_revision_and_only_its_environment()
     template = application_set["spec"]["template"]["spec"]
     assert template["source"]["repoURL"] == SOURCE.repository_url
     assert template["source"]["targetRevision"] == "release/2025-01"
-    elements = [g["list"]["elements"] for g in application_set["spec"]["generators"] if "list" in g]
-    assert elements == [[{"env": "prod"}]]
+    [generator] = application_set["spec"]["generators"]
+    assert generator["git"] == {
+        "repoURL": SOURCE.repository_url,
+        "revision": "release/2025-01",
+        "files": [{"path": "gitops/apps/estimation-engine/overlays/prod/kustomization.yaml"}],
+    }
+    assert generator["selector"]["matchExpressions"]  # the placeholder guard travels with it
     assert {project["metadata"]["namespace"], application_set["metadata"]["namespace"]} == {"argocd"}
 
 
@@ -39,22 +44,19 @@ def test_files_are_not_modified_on_disk():
     assert (REPOSITORY_ROOT / "gitops/argocd/applicationset.yaml").read_text() == before
 
 
-def test_an_environment_missing_from_the_generator_is_generated_bare():
+def test_another_environment_reads_its_own_overlay():
     document = yaml.safe_load((REPOSITORY_ROOT / "gitops/argocd/applicationset.yaml").read_text())
     patched = patch_application_set(document, StackSource(SOURCE.repository_url, "main", "qa"), "x")
-    assert patched["spec"]["generators"][0]["list"]["elements"] == [{"env": "qa"}]
+    assert patched["spec"]["generators"][0]["git"]["files"] == [
+        {"path": "gitops/apps/estimation-engine/overlays/qa/kustomization.yaml"}
+    ]
 
 
-def test_extra_keys_of_the_environments_element_are_kept():
-    document = {
-        "spec": {
-            "generators": [{"list": {"elements": [{"env": "dev"}, {"env": "prod", "cluster": "eu"}]}}],
-            "template": {"spec": {"source": {"repoURL": PLACEHOLDER_REPOSITORY_URL}}},
-        },
-        "metadata": {"name": "x"},
-    }
-    patched = patch_application_set(copy.deepcopy(document), SOURCE, "x")
-    assert patched["spec"]["generators"][0]["list"]["elements"] == [{"env": "prod", "cluster": "eu"}]
+def test_a_generator_without_its_selector_is_refused():
+    document = yaml.safe_load((REPOSITORY_ROOT / "gitops/argocd/applicationset.yaml").read_text())
+    del document["spec"]["generators"][0]["selector"]
+    with pytest.raises(ArgoCdManifestError, match=r"x.yaml: the git generator needs its selector"):
+        patch_application_set(copy.deepcopy(document), SOURCE, "x.yaml")
 
 
 def test_other_sources_of_a_multi_source_template_are_left_alone():
@@ -62,7 +64,7 @@ def test_other_sources_of_a_multi_source_template_are_left_alone():
     document = {
         "metadata": {"name": "x"},
         "spec": {
-            "generators": [{"list": {"elements": []}}],
+            "generators": [{"git": {"files": []}, "selector": {"matchLabels": {}}}],
             "template": {"spec": {"sources": [dict(chart), {"repoURL": PLACEHOLDER_REPOSITORY_URL}]}},
         },
     }
@@ -73,7 +75,7 @@ def test_other_sources_of_a_multi_source_template_are_left_alone():
 def test_broken_objects_are_refused_with_the_file_and_field():
     with pytest.raises(ArgoCdManifestError, match=r"f.yaml: spec.sourceRepos"):
         patch_app_project({"metadata": {"name": "x"}, "spec": {}}, SOURCE, "f.yaml")
-    with pytest.raises(ArgoCdManifestError, match=r"g.yaml: spec.generators needs a list generator"):
+    with pytest.raises(ArgoCdManifestError, match=r"g.yaml: spec.generators needs a git files generator"):
         patch_application_set(
             {"metadata": {"name": "x"}, "spec": {"template": {"spec": {"source": {}}}}}, SOURCE, "g.yaml"
         )

@@ -42,7 +42,10 @@ def test_plan_matches_the_golden_file(pinned_plans, stack):
 
 def test_the_cli_plan_command_prints_what_the_golden_file_holds(capsys):
     code = main(
-        ["plan", "--stack", "qa", "--json", "--now", "2025-01-01T12:00:00Z", "--gitops-root", str(FIXTURES)]
-    )
+        [
+            "plan", "--stack", "qa", "--json", "--now", "2026-12-01T12:00:00Z",
+            "--gitops-root", str(FIXTURES), "--config-file", str(FIXTURES / "config/qa.yaml"),
+        ]
+    )  # fmt: skip
     assert code == 0
     assert json.loads(capsys.readouterr().out) == json.loads(golden_path("qa").read_text(encoding="utf-8"))

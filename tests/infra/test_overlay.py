@@ -69,8 +69,11 @@ def test_engine_settings_are_optional_and_checked(gitops_copy):
 
 @pytest.mark.parametrize("stack", ["dev", "qa", "prod"])
 def test_each_real_overlay_pulls_from_its_stacks_registry(stack):
+    """The invariant promotion relies on (it names a registry by the overlay's host), for every stack,
+    checked on the committed files: a stack file and its overlay that disagree cannot be merged."""
     from infra.plan import settings_for
     from infra.stack_config import load_stack_config
+    from tests.infra.conftest import REQUIRED_BY_STACK
 
-    settings = settings_for(load_stack_config(stack))
+    settings = settings_for(load_stack_config(stack).with_values(REQUIRED_BY_STACK.get(stack, {})))
     assert read_serving_pin(stack).registry_host == f"{settings.container_registry_name}.azurecr.io"

@@ -81,6 +81,11 @@ CASES = {
         },
         {"disableLocalAccounts": False},
     ),
+    "aks-supported-kubernetes-version": (
+        "azure-native:containerservice:ManagedCluster",
+        {"kubernetesVersion": "1.36"},
+        {"kubernetesVersion": "1.33"},  # past its end of life (July 2026)
+    ),
     "aci-outside-prod-only": (
         "azure-native:containerinstance:ContainerGroup",
         {"tags": {**TAGS, "environment": "qa"}},
@@ -89,8 +94,8 @@ CASES = {
     "tagged": ("azure-native:resources:ResourceGroup", {}, {"tags": {"environment": "prod"}}),
     "role-assignment-principal-type": (
         "azure-native:authorization:RoleAssignment",
-        {"principalType": "ServicePrincipal"},
-        {"principalType": None},
+        {"principalType": "ServicePrincipal", "condition": "(x)", "conditionVersion": "2.0"},
+        {"principalType": None, "conditionVersion": None},
     ),
     "no-plain-secrets-in-containers": (
         "azure-native:containerinstance:ContainerGroup",

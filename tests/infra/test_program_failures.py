@@ -14,7 +14,7 @@ from infra.cli import main
 from infra.overlay import OverlayError
 from infra.plan import build_plan
 from infra.stack_config import REPOSITORY_ROOT
-from tests.infra.conftest import FIXED_NOW, FIXTURES
+from tests.infra.conftest import FIXED_NOW, FIXTURES, REQUIRED_BY_STACK
 
 
 @pytest.fixture
@@ -58,7 +58,26 @@ def test_an_image_from_another_registry_is_refused(gitops_copy):
 def test_prod_needs_the_argocd_objects(gitops_copy):
     (gitops_copy / "gitops/argocd/applicationset.yaml").unlink()
     with pytest.raises(ValueError, match=r"gitops/argocd/applicationset.yaml: missing"):
-        build_plan("prod", clock=lambda: FIXED_NOW, gitops_root=gitops_copy)
+        build_plan(
+            "prod", clock=lambda: FIXED_NOW, gitops_root=gitops_copy, config_values=REQUIRED_BY_STACK["prod"]
+        )
+
+
+def test_a_prod_overlay_from_another_registry_is_refused_too(gitops_copy):
+    """Promotion names B's registry by the overlay's host: the invariant holds for the AKS stack as well."""
+    path = overlay(gitops_copy, "prod") / "kustomization.yaml"
+    path.write_text(path.read_text().replace("crpriceengineprod.azurecr.io", "crsomeoneelse.azurecr.io"))
+    with pytest.raises(OverlayError, match=r"not in this stack's registry crpriceengineprod.azurecr.io"):
+        build_plan(
+            "prod", clock=lambda: FIXED_NOW, gitops_root=gitops_copy, config_values=REQUIRED_BY_STACK["prod"]
+        )
+
+
+def test_plan_on_a_fresh_clone_names_what_prod_still_needs(capsys):
+    assert main(["plan", "--stack", "prod"]) == 2
+    assert "repositoryUrl is the placeholder" in capsys.readouterr().err
+    url = REQUIRED_BY_STACK["prod"]["repositoryUrl"]
+    assert main(["plan", "--stack", "prod", "-c", f"repositoryUrl={url}"]) == 0
 
 
 def test_cli_reports_errors_without_a_traceback(gitops_copy, capsys):
@@ -69,7 +88,20 @@ def test_cli_reports_errors_without_a_traceback(gitops_copy, capsys):
 
 
 def test_cli_tree_lists_components_and_outputs(capsys):
-    assert main(["plan", "--stack", "prod", "--gitops-root", str(FIXTURES)]) == 0
+    assert (
+        main(
+            [
+                "plan",
+                "--stack",
+                "prod",
+                "--gitops-root",
+                str(FIXTURES),
+                "--config-file",
+                str(FIXTURES / "config/prod.yaml"),
+            ]
+        )
+        == 0
+    )
     tree = capsys.readouterr().out
     assert tree.startswith("stack prod: ")
     assert "argocd-release (kubernetes:helm.sh/v3:Release)" in tree

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import json
+from datetime import date
+
 import pytest
 
 from infra.plan import settings_for
-from infra.settings import SettingsError, settings_from_config
+from infra.settings import PLACEHOLDER_REPOSITORY_URL, Principal, SettingsError, settings_from_config
 from infra.stack_config import load_stack_config
+from tests.infra.conftest import FIXED_NOW, REQUIRED_BY_STACK, fixture_config
 from training.pins import ENVIRONMENTS
+
+TODAY = FIXED_NOW.date()
 
 
 def raw_settings(stack: str, **overrides: str) -> dict[str, str]:
-    config = load_stack_config(stack)
+    config = load_stack_config(stack).with_values(REQUIRED_BY_STACK.get(stack, {}))
     values = {key.partition(":")[2]: value for key, value in config.as_pulumi_strings().items()}
     values.update(overrides)
     return values
@@ -19,12 +25,13 @@ def raw_settings(stack: str, **overrides: str) -> dict[str, str]:
 
 def build(stack: str, **overrides: str):
     values = raw_settings(stack, **overrides)
-    return settings_from_config(values.get, stack)
+    return settings_from_config(values.get, stack, TODAY)
 
 
 @pytest.mark.parametrize("stack", ENVIRONMENTS)
 def test_every_stack_file_gives_valid_settings(stack):
-    settings = settings_for(load_stack_config(stack))
+    config = load_stack_config(stack).with_values(REQUIRED_BY_STACK.get(stack, {}))
+    settings = settings_for(config, TODAY)
     assert settings.environment == stack
     assert settings.serving_target == ("aks" if stack == "prod" else "aci")
     assert settings.container_registry_name == f"crpriceengine{stack}"
@@ -68,6 +75,33 @@ def test_tags_merge_standard_and_extra_tags():
         ("dev", {"environment": "staging"}, "environment"),
         ("dev", {"repositoryUrl": "git@github.com:org/repo.git"}, "repositoryUrl"),
         ("prod", {"aksKubernetesVersion": "latest"}, "aksKubernetesVersion"),
+        ("prod", {"aksKubernetesVersion": "1.33"}, "aksKubernetesVersion"),  # past end of life
+        ("prod", {"aksKubernetesVersion": "1.39"}, "aksKubernetesVersion"),  # not in the table
+        ("prod", {"deployerPrincipalType": ""}, "deployerPrincipalType"),
+        ("prod", {"deployerPrincipalType": "Group"}, "deployerPrincipalType"),
+        ("prod", {"repositoryUrl": PLACEHOLDER_REPOSITORY_URL}, "repositoryUrl"),
+        ("prod", {"argocdChartVersion": "9.1.0"}, "argocdChartVersion"),
+        ("prod", {"argocdRepositorySecret": "no spaces"}, "argocdRepositorySecret"),
+        ("dev", {"containerRegistrySku": "Basic"}, "containerRegistrySku"),
+        ("qa", {"containerRegistrySku": "Standard"}, "containerRegistrySku"),
+        ("dev", {"pipelinePrincipal": "00000000-0000-0000-0000-000000000001"}, "pipelinePrincipal"),
+        ("dev", {"pipelinePrincipal": "User:00000000-0000-0000-0000-000000000001"}, "pipelinePrincipal"),
+        ("dev", {"dataScientists": '["Group:not-a-guid"]'}, "dataScientists"),
+        (
+            "dev",
+            {"keyVaultSecretsOfficers": '["ServicePrincipal:00000000-0000-0000-0000-000000000001"]'},
+            "keyVaultSecretsOfficers",
+        ),
+        (
+            "dev",
+            {"promotionIntoPrincipal": "ServicePrincipal:00000000-0000-0000-0000-000000000001"},
+            "promotionIntoPrincipal",
+        ),
+        (
+            "prod",
+            {"promotionFromPrincipal": "ServicePrincipal:00000000-0000-0000-0000-000000000001"},
+            "promotionFromPrincipal",
+        ),
         ("prod", {"aksAdminGroupObjectIds": '["not-a-guid"]'}, "aksAdminGroupObjectIds"),
         ("dev", {"devTtlHours": "0"}, "devTtlHours"),
         ("prod", {"deployerPrincipalType": "Robot"}, "deployerPrincipalType"),
@@ -90,3 +124,48 @@ def test_a_missing_setting_points_at_the_project_and_stack_files():
 def test_environment_defaults_to_the_stack_name_and_can_be_set():
     assert build("qa").environment == "qa"
     assert build("qa", environment="dev", containerExpiry="false").environment == "dev"
+
+
+def test_an_aks_stack_requires_the_deployer_type_and_says_how_to_set_it():
+    """Item 2: the type is required, not defaulted to ServicePrincipal (a person's id would be refused by ARM)."""
+    values = raw_settings("prod")
+    del values["deployerPrincipalType"]
+    values["deployerPrincipalType"] = ""
+    with pytest.raises(SettingsError, match=r"deployerPrincipalType is not set.*User when a person runs"):
+        settings_from_config(values.get, "prod", TODAY)
+    assert (
+        build("prod", deployerPrincipalType="ServicePrincipal").deployer_principal_type == "ServicePrincipal"
+    )
+
+
+def test_aci_stacks_need_no_deployer_type_and_no_repository():
+    assert build("qa", deployerPrincipalType="", repositoryUrl=PLACEHOLDER_REPOSITORY_URL).environment == "qa"
+
+
+def test_the_placeholder_repository_is_refused_for_prod_naming_the_key_and_the_fix():
+    with pytest.raises(
+        SettingsError, match=r"repositoryUrl is the placeholder .*pulumi config set repositoryUrl"
+    ):
+        build("prod", repositoryUrl=PLACEHOLDER_REPOSITORY_URL)
+
+
+def test_a_kubernetes_minor_is_checked_against_the_deployment_day():
+    assert build("prod").aks_kubernetes_version == "1.36"
+    values = raw_settings("prod", aksKubernetesVersion="1.36")
+    with pytest.raises(SettingsError, match=r"aksKubernetesVersion is '1.36': not generally available"):
+        settings_from_config(values.get, "prod", date(2026, 1, 15))
+    with pytest.raises(SettingsError, match=r"past its AKS end of life on 2027-06-30"):
+        settings_from_config(values.get, "prod", date(2027, 7, 1))
+
+
+@pytest.mark.parametrize("stack", ENVIRONMENTS)
+def test_principals_are_parsed_with_their_types(stack):
+    values = raw_settings(stack)
+    for key, value in fixture_config(stack).items():
+        values[key] = json.dumps(value) if isinstance(value, list) else str(value)
+    settings = settings_from_config(values.get, stack, TODAY)
+    assert settings.pipeline_principal is not None
+    assert settings.pipeline_principal.principal_type == "ServicePrincipal"
+    assert settings.data_scientists == (Principal("0000da7a-0000-4000-8000-000000000d01", "Group"),)
+    assert (settings.promotion_into_principal is None) == (stack == "dev")
+    assert (settings.promotion_from_principal is None) == (stack == "prod")
