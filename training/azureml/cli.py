@@ -51,7 +51,9 @@ def _pipeline_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="training config YAML")
     parser.add_argument(
-        "--data", help="training data: a local file, azureml:<asset>:<version> (or @latest), or a blob URL"
+        "--data",
+        help="training data: a local file, azureml:<asset>:<version> (or @latest), or a blob URL; the "
+        "prepared-data asset (azureml:<model>-prepared:<version>) skips the prepare step",
     )
     parser.add_argument(
         "--data-asset-name", help="name of the prepared data asset (default <model>-prepared)"

@@ -78,12 +78,51 @@ def data_location(settings: PipelineSettings) -> str | None:
     return str(path)
 
 
+def prepared_asset(settings: PipelineSettings) -> str | None:
+    """``--data`` when it names a version of the prepared-data asset (``azureml:<name>:<version>`` or
+    ``azureml:<name>@latest``), which is a folder: it is then bound to the steps after prepare as a
+    ``uri_folder``, never to prepare's ``uri_file`` input (Azure ML would hand prepare a folder)."""
+    value = settings.data or ""
+    if not value.startswith("azureml:") or value.startswith("azureml://"):
+        return None
+    name = value.removeprefix("azureml:").split("@", 1)[0].split(":", 1)[0]
+    return value if name == settings.data_asset_name else None
+
+
+def _train_steps(components: Mapping[str, Any], config: Any, data: Any, env: Any, code_version: Any,
+                 force: Any, switch_model: Any) -> dict[str, Any]:  # fmt: skip
+    """train -> evaluate -> register -> bump on prepared data (called inside a dsl pipeline function)."""
+    train = components["train"](config=config, prepared_data=data, env=env, code_version=code_version)
+    evaluate = components["evaluate"](
+        config=config, prepared_data=data, model=train.outputs.model, env=env, force=force,
+        switch_model=switch_model,
+    )  # fmt: skip
+    register = components["register"](
+        config=config, model=train.outputs.model, decision=evaluate.outputs.decision
+    )
+    bump = components["bump"](decision=evaluate.outputs.decision, registration=register.outputs.registration)
+    for name, node in {"train": train, "evaluate": evaluate, "register": register, "bump": bump}.items():
+        node.name = name  # dsl names nodes after the pipeline function's own variables, and these are not
+    return {
+        "model": train.outputs.model,
+        "decision": evaluate.outputs.decision,
+        "registration": register.outputs.registration,
+        "bump": bump.outputs.bump,
+    }
+
+
 def build_pipeline_job(settings: PipelineSettings) -> PipelineJob:
-    """The pipeline job for ``settings``: all five steps, or only prepare (the data pipeline)."""
+    """The pipeline job for ``settings``: all five steps, the four after prepare when ``--data`` is a
+    prepared-data asset, or only prepare (the data pipeline)."""
     from azure.ai.ml import Input, dsl
 
     components = build_components(training_environment(settings.base_image), settings.code)
-    location = data_location(settings)
+    prepared = prepared_asset(settings)
+    if prepared is not None and settings.steps == "prepare":
+        raise PipelineSettingsError(
+            f"data: {prepared} is already prepared data; give the raw data to prepare"
+        )
+    location = None if prepared else data_location(settings)
 
     @dsl.pipeline(
         name=f"{settings.config.model_name}-prepare-data",
@@ -100,39 +139,30 @@ def build_pipeline_job(settings: PipelineSettings) -> PipelineJob:
     def train_evaluate_register(config, env, code_version, force, switch_model, raw_data=None):
         prepare = components["prepare"](config=config, raw_data=raw_data)
         data = prepare.outputs.prepared_data
-        train = components["train"](config=config, prepared_data=data, env=env, code_version=code_version)
-        evaluate = components["evaluate"](
-            config=config, prepared_data=data, model=train.outputs.model, env=env, force=force,
-            switch_model=switch_model,
-        )  # fmt: skip
-        register = components["register"](
-            config=config, model=train.outputs.model, decision=evaluate.outputs.decision
-        )
-        bump = components["bump"](
-            decision=evaluate.outputs.decision, registration=register.outputs.registration
-        )
-        return {
-            "prepared_data": data,
-            "model": train.outputs.model,
-            "decision": evaluate.outputs.decision,
-            "registration": register.outputs.registration,
-            "bump": bump.outputs.bump,
-        }
+        steps = _train_steps(components, config, data, env, code_version, force, switch_model)
+        return {"prepared_data": data, **steps}
+
+    @dsl.pipeline(
+        name=f"{settings.config.model_name}-train-evaluate-register-prepared",
+        description="Train on a prepared-data asset, evaluate against the pinned champion, register if better, bump",
+    )
+    def train_on_prepared(config, env, code_version, force, switch_model, prepared_data):
+        return _train_steps(components, config, prepared_data, env, code_version, force, switch_model)
 
     config = Input(type="uri_file", path=str(settings.config_path.resolve()))
     raw_data = Input(type="uri_file", path=location) if location else None
     if settings.steps == "prepare":
-        job = prepare_data(config=config, raw_data=raw_data)
-    else:
-        job = train_evaluate_register(
-            config=config,
-            env=settings.env,
-            code_version=settings.code_version,
-            force="true" if settings.force else "false",
-            switch_model="true" if settings.switch_model else "false",
-            raw_data=raw_data,
+        return _finish(prepare_data(config=config, raw_data=raw_data), settings)
+    options = {
+        "config": config, "env": settings.env, "code_version": settings.code_version,
+        "force": "true" if settings.force else "false",
+        "switch_model": "true" if settings.switch_model else "false",
+    }  # fmt: skip
+    if prepared is not None:
+        return _finish(
+            train_on_prepared(**options, prepared_data=Input(type="uri_folder", path=prepared)), settings
         )
-    return _finish(job, settings)
+    return _finish(train_evaluate_register(**options, raw_data=raw_data), settings)
 
 
 def _finish(job: PipelineJob, settings: PipelineSettings) -> PipelineJob:
@@ -144,8 +174,8 @@ def _finish(job: PipelineJob, settings: PipelineSettings) -> PipelineJob:
     for node in job.jobs.values():
         node.compute = settings.compute
         node.environment_variables = dict(settings.environment_variables)
-    # The prepared data is registered as a data asset; Azure ML numbers its versions.
-    job.outputs.prepared_data.name = settings.data_asset_name
+    if "prepared_data" in job.outputs:  # registered as a data asset; Azure ML numbers its versions
+        job.outputs.prepared_data.name = settings.data_asset_name
     return job
 
 

@@ -173,3 +173,23 @@ def test_the_schedule_wraps_the_same_pipeline_and_loads_back(tmp_path):
 
 def test_every_step_spec_names_a_step_of_the_cli():
     assert [spec.name for spec in STEP_SPECS] == STEPS
+
+
+@pytest.mark.parametrize("asset", ["azureml:ames-price-prepared:4", "azureml:ames-price-prepared@latest"])
+def test_a_prepared_data_asset_is_a_folder_bound_to_the_steps_after_prepare(asset, tmp_path):
+    """The prepare-data pipeline registers a folder; training on it must not hand a folder to a file input."""
+    from azure.ai.ml import load_job
+
+    job = build_pipeline_job(settings(data=asset))
+    assert list(job.jobs) == STEPS[1:]
+    document = yaml.safe_load(to_yaml(job, tmp_path / "job.yml").read_text())
+    assert document["inputs"]["prepared_data"] == {"type": "uri_folder", "path": asset}
+    assert "raw_data" not in document["inputs"]
+    for step in ("train", "evaluate"):
+        assert document["jobs"][step]["inputs"]["prepared_data"]["path"] == "${{parent.inputs.prepared_data}}"
+    assert list(load_job(tmp_path / "job.yml").jobs) == STEPS[1:]
+
+
+def test_preparing_already_prepared_data_is_refused():
+    with pytest.raises(PipelineSettingsError, match="azureml:ames-price-prepared:4 is already prepared data"):
+        build_pipeline_job(settings(data="azureml:ames-price-prepared:4", steps="prepare"))
