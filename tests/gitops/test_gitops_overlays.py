@@ -111,7 +111,7 @@ def test_image_pin_can_be_rewritten_by_the_pin_tools(env, repo_root):
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
-def test_a_model_bump_changes_only_the_model_configmap_and_the_reference_to_it(env, repo_root, tmp_path):
+def test_a_model_bump_changes_only_the_model_configmap_and_the_references_to_it(env, repo_root, tmp_path):
     shutil.copytree(repo_root / "gitops", tmp_path / "gitops")
     before = render_overlay(tmp_path, env)
     (tmp_path / model_pin_path(env)).write_text(ModelPin("ames-price", 7).render())

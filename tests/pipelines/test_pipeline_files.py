@@ -195,6 +195,7 @@ def test_commands_pending_in_training_exist():
         ("docker build -f estimation_engine/Containerfile .", "does not exist in the repository"),
         ("terraform apply", "neither a repository command nor an allowed agent tool"),
         ('x="$(helm install engine)"', "'helm' is neither"),
+        ('case "$x" in\n  a) terraform apply ;;\n  *) true ;;\nesac', "'terraform' is neither"),
     ],
 )
 def test_the_command_check_rejects_what_would_not_run(script, reason):
