@@ -18,6 +18,9 @@ REHEARSED = {
     "delete-dev.yml", "deploy-qa.yml", "promote-prod.yml", "deploy-prod.yml",
 }  # fmt: skip
 PULUMI_UP = "pulumi up --stack {} --refresh --yes --non-interactive --diff --policy-pack infra/policies"
+# Argo CD answers at once in the deploy-prod scenarios: a verdict not read on the first poll is a regression,
+# and with no time to wait it shows as `timeout` instead of a run polling for 30 minutes.
+NO_WAITING = {"timeoutSeconds": 0}
 PINNED_DEV = {
     "gitops/apps/estimation-engine/overlays/dev/model.env": "MODEL_NAME=ames-price\nMODEL_VERSION=3\n"
 }
@@ -203,7 +206,9 @@ def test_a_failed_prod_sync_of_the_merged_commit_opens_the_rollback_pr(rehearse,
     failed = argo_application(
         commit, "Failed", "Healthy", "one or more synchronization tasks completed unsuccessfully"
     )
-    run = rehearse("deploy-prod.yml", source_version=commit, scenario=prod_cluster(failed))
+    run = rehearse(
+        "deploy-prod.yml", source_version=commit, parameters=NO_WAITING, scenario=prod_cluster(failed)
+    )
     assert run.result == "Failed"
     [rollback] = run.commands("python", "-m", "training", "rollback")
     assert rollback["argv"][3:] == ["--env", "prod"] and rollback["identity"] == "price-engine-prod"
@@ -212,7 +217,7 @@ def test_a_failed_prod_sync_of_the_merged_commit_opens_the_rollback_pr(rehearse,
 
 def test_a_failed_rollback_is_not_rolled_back_again(rehearse, rehearsal_session):
     commit = _merge(rehearsal_session, "Merged PR 10: Roll back prod to ames-price v3 (from ames-price v4)")
-    run = rehearse("deploy-prod.yml", source_version=commit,
+    run = rehearse("deploy-prod.yml", source_version=commit, parameters=NO_WAITING,
                    scenario=prod_cluster(argo_application(commit, "Failed", "Degraded")))  # fmt: skip
     assert run.result == "Failed"
     assert run.step("python -m training rollback").result == "Skipped"
@@ -224,7 +229,9 @@ def test_a_merge_held_by_the_prod_sync_window_ends_with_a_warning_and_no_rollbac
     before = rehearsal_session.source.head
     commit = _merge(rehearsal_session)
     held = argo_application(commit, "Running", "Healthy", BLOCKED_BY_WINDOW, synced=before)
-    run = rehearse("deploy-prod.yml", source_version=commit, scenario=prod_cluster(held))
+    run = rehearse(
+        "deploy-prod.yml", source_version=commit, parameters=NO_WAITING, scenario=prod_cluster(held)
+    )
     _succeeded(run)
     assert run.commands("python", "-m", "training", "rollback") == []
     assert any(issue["type"] == "warning" and "sync window" in issue["message"] for issue in run.issues)
@@ -233,7 +240,7 @@ def test_a_merge_held_by_the_prod_sync_window_ends_with_a_warning_and_no_rollbac
 def test_no_verdict_in_time_fails_the_run_without_rolling_back(rehearse, rehearsal_session):
     before = rehearsal_session.source.head
     commit = _merge(rehearsal_session)
-    run = rehearse("deploy-prod.yml", source_version=commit, parameters={"timeoutSeconds": 0},
+    run = rehearse("deploy-prod.yml", source_version=commit, parameters=NO_WAITING,
                    scenario=prod_cluster(argo_application(before, "Succeeded", "Healthy")))  # fmt: skip
     assert run.result == "Failed"
     assert run.step("python -m training rollback").result == "Skipped"
@@ -253,6 +260,6 @@ def test_a_prod_pin_whose_image_prods_registry_lacks_is_rolled_back_without_wait
 def test_a_later_merge_synced_by_argo_cd_counts_for_this_commit(rehearse, rehearsal_session):
     commit = _merge(rehearsal_session)
     later = _merge(rehearsal_session, "Merged PR 11: Bump ames-price to v5 in dev", parent=commit)
-    run = rehearse("deploy-prod.yml", source_version=commit,
+    run = rehearse("deploy-prod.yml", source_version=commit, parameters=NO_WAITING,
                    scenario=prod_cluster(argo_application(later, "Succeeded", "Healthy")))  # fmt: skip
     _succeeded(run)

@@ -44,7 +44,7 @@ INSTALLED_TOOLS = ("pulumi", "argocd", "kubelogin")
 VSO = re.compile(r"##vso\[(?P<command>[\w.]+)(?P<properties>[^\]]*)\](?P<value>.*)")
 MACRO = re.compile(r"\$\(([A-Za-z_][\w.]*)\)")
 RUNTIME_EXPRESSION = re.compile(r"^\$\[(.*)\]$", re.DOTALL)
-STEP_TIMEOUT_SECONDS = 300
+STEP_TIMEOUT_SECONDS = 120
 SUCCEEDED = ("Succeeded", "SucceededWithIssues")
 
 
@@ -544,15 +544,21 @@ class JobRun:
         path = self.work / "_temp" / f"{secrets.token_hex(6)}.sh"
         path.write_text(script)
         environment = {**self._environment(), **(extra_env or {}), **step_env, "REHEARSAL_STEP": display}
-        result = subprocess.run(
-            ["bash", "--noprofile", "--norc", str(path)],
-            cwd=self.expand(cwd) if cwd else self.sources,
-            env=environment,
-            capture_output=True,
-            text=True,
-            timeout=STEP_TIMEOUT_SECONDS,
-            check=False,
-        )
+        try:
+            result = subprocess.run(
+                ["bash", "--noprofile", "--norc", str(path)],
+                cwd=self.expand(cwd) if cwd else self.sources,
+                env=environment,
+                capture_output=True,
+                text=True,
+                timeout=STEP_TIMEOUT_SECONDS,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            return (
+                1,
+                f"##[error]the step ran over the rehearsal's {STEP_TIMEOUT_SECONDS} s: it would wait on the agent",
+            )
         output = result.stdout + result.stderr
         self._logging_commands(result.stdout, name)
         return result.returncode, self._mask(output)
