@@ -345,3 +345,40 @@ def test_the_image_build_triggers_on_every_training_module_the_engine_imports():
                 imported.add(node.module.replace(".", "/") + ".py")
     included = set(load(REPO_ROOT / ".pipelines" / "build-image.yml")["trigger"]["paths"]["include"])
     assert imported and imported <= included, sorted(imported - included)
+
+
+def triggers(name: str, changed: str) -> bool:
+    """Whether a push to main changing ``changed`` runs the pipeline (CI trigger path filters: a filter names a
+    file or a folder, matched from the repository root; exclusions win)."""
+    trigger = load(REPO_ROOT / ".pipelines" / name).get("trigger")
+    if not isinstance(trigger, dict) or "main" not in trigger.get("branches", {}).get("include", []):
+        return False
+    paths = trigger.get("paths", {})
+
+    def matches(filters: list[str]) -> bool:
+        return any(changed == f or changed.startswith(f.rstrip("/") + "/") for f in filters)
+
+    return matches(paths.get("include", [""])) and not matches(paths.get("exclude", []))
+
+
+@pytest.mark.parametrize("env", ["dev", "qa"])
+@pytest.mark.parametrize(
+    "changed",
+    [
+        "infra/program.py",
+        "infra/components/aci_serving.py",
+        "Pulumi.yaml",
+        "environments/Pulumi.{env}.yaml",
+        "gitops/apps/estimation-engine/overlays/{env}/model.env",
+        "gitops/apps/estimation-engine/base/deployment.yaml",
+    ],
+)
+def test_a_change_to_what_an_aci_stack_deploys_runs_its_deploy(env, changed):
+    assert triggers(f"deploy-{env}.yml", changed.format(env=env))
+
+
+def test_deploys_ignore_what_they_do_not_deploy():
+    assert not triggers("deploy-qa.yml", "gitops/apps/estimation-engine/overlays/dev/model.env")
+    assert not triggers("deploy-prod.yml", "infra/program.py"), "prod's infrastructure is deployed by hand"
+    assert triggers("deploy-prod.yml", "gitops/apps/estimation-engine/overlays/prod/kustomization.yaml")
+    assert not triggers("train-evaluate-register.yml", "gitops/apps/estimation-engine/overlays/dev/model.env")

@@ -402,6 +402,7 @@ class JobRun:
             folder.mkdir(parents=True)
         self.path = [str(run.folder / "hosted" / "bin"), "/usr/bin", "/bin"]
         self.checked_out_message: str | None = None
+        self.completed: str | None = None  # ##vso[task.complete result=...] of the running step
         self.steps: list[StepResult] = []
         self.outputs: dict[str, str] = {}
         self.variables: dict[str, Any] = {**variables}
@@ -482,8 +483,9 @@ class JobRun:
         except RehearsalError as error:
             code, output = 1, f"##[error]{error}"
         seconds = time.monotonic() - started
+        completed, self.completed = self.completed, None
         if code == 0:
-            result = "Succeeded"
+            result = completed if completed in ("Succeeded", "SucceededWithIssues", "Failed") else "Succeeded"
         else:
             result = "SucceededWithIssues" if truthy(step.get("continueOnError", False)) else "Failed"
         return StepResult(self.name, name, display, result, output, seconds)
@@ -588,6 +590,8 @@ class JobRun:
                     self.variables[variable] = stored
             elif command == "task.prependpath":
                 self.path.insert(0, value)
+            elif command == "task.complete":
+                self.completed = properties.get("result", "Succeeded")
             elif command == "task.logissue":
                 self.run.issues.append(
                     {"type": properties.get("type", ""), "message": value, "job": self.name}
