@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from common import RefusedError, azure_login, read_json, record, scenario
+from common import RefusedError, azure_login, option, read_json, record, scenario
 from interpreters import create, environment_for, read_manifest, write_manifest
 
 ENVIRONMENTS = ("dev", "qa", "prod")
@@ -172,11 +172,11 @@ def _intercept(
             raise RefusedError(f"{name} is {'not set' if not value else repr(value)}: `{module} {subcommand}` needs that "
                           "environment's Azure ML MLflow registry (`pulumi stack output mlflowTrackingUri`)")  # fmt: skip
     for name in needs.files:
-        path = _option(args, name)
+        path = option(args, name)
         if path is not None and not Path(path).is_file():
             raise RefusedError(f"{name}: {path} does not exist")
     if needs.reachable_url:
-        _require_reachable(_option(args, "--url"))
+        _require_reachable(option(args, "--url"))
     code = int(scenario().get("exit_codes", {}).get(f"{module} {subcommand}", 0))
     print(f"rehearsal: `python {' '.join(args)}` intercepted before it reaches the cloud (exit {code})")
     return code
@@ -205,18 +205,9 @@ def _require_gitops_settings() -> None:
         raise RefusedError("set AZURE_DEVOPS_EXT_PAT (a PAT) or SYSTEM_ACCESSTOKEN (bearer) for Azure Repos")
 
 
-def _option(args: list[str], name: str) -> str | None:
-    for index, arg in enumerate(args):
-        if arg == name and index + 1 < len(args):
-            return args[index + 1]
-        if arg.startswith(name + "="):
-            return arg.split("=", 1)[1]
-    return None
-
-
 def _registry_variables(args: list[str], kind: str) -> list[str]:
     if kind == "env":
-        env = _option(args, "--env") or "dev"
+        env = option(args, "--env") or "dev"
         specific = f"MLFLOW_TRACKING_URI_{env.upper()}"
         return [
             specific
@@ -224,7 +215,7 @@ def _registry_variables(args: list[str], kind: str) -> list[str]:
             else "MLFLOW_TRACKING_URI"
         ]
     if kind == "promotion":
-        envs = [_option(args, "--from"), _option(args, "--to")]
+        envs = [option(args, "--from"), option(args, "--to")]
         return [f"MLFLOW_TRACKING_URI_{env.upper()}" for env in envs if env]
     return []
 
