@@ -14,6 +14,7 @@ from pathlib import Path
 
 from tests.pipelines.pipeline_files import REPO_ROOT
 
+LOCAL_ONLY = (".venv", ".checkov-venv", ".mlops")
 IDENTITY = {
     "GIT_AUTHOR_NAME": "Rehearsal",
     "GIT_AUTHOR_EMAIL": "rehearsal@example.invalid",
@@ -52,7 +53,8 @@ class SourceRepository:
             "GIT_ALTERNATE_OBJECT_DIRECTORIES": str(common / "objects"),
         }
         git("read-tree", "HEAD", cwd=worktree, env=snapshot_env)
-        git("add", "--all", cwd=worktree, env=snapshot_env)
+        # Local environments and state never travel with the sources (they may also be symlinks to elsewhere).
+        git("add", "--all", "--", ".", *(f":!{name}" for name in LOCAL_ONLY), cwd=worktree, env=snapshot_env)
         tree = git("write-tree", cwd=worktree, env=snapshot_env)
         head = git("rev-parse", "HEAD", cwd=worktree)
         if tree == git("rev-parse", "HEAD^{tree}", cwd=worktree):

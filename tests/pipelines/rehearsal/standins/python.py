@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from common import RefusedError, azure_login, option, read_json, record, scenario
+from common import STATE, RefusedError, azure_login, option, read_json, record, scenario
 from interpreters import create, environment_for, read_manifest, write_manifest
 
 ENVIRONMENTS = ("dev", "qa", "prod")
@@ -145,6 +145,8 @@ def _venv(args: list[str]) -> int:
     if len(targets) != 1:
         raise RefusedError(f"python -m venv expects one directory, got {targets}")
     target = (Path.cwd() / targets[0]).resolve()
+    if not target.is_relative_to(STATE.parent):
+        raise RefusedError(f"the rehearsal creates environments inside its run folder only, not at {target}")
     create(target, "venv", read_json("python.json", {}))
     return 0
 
