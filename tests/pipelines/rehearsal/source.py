@@ -53,8 +53,11 @@ class SourceRepository:
             "GIT_ALTERNATE_OBJECT_DIRECTORIES": str(common / "objects"),
         }
         git("read-tree", "HEAD", cwd=worktree, env=snapshot_env)
-        # Local environments and state never travel with the sources (they may also be symlinks to elsewhere).
-        git("add", "--all", "--", ".", *(f":!{name}" for name in LOCAL_ONLY), cwd=worktree, env=snapshot_env)
+        git("add", "--all", cwd=worktree, env=snapshot_env)
+        # Local environments and state never travel with the sources: .gitignore's `.venv/` does not match a
+        # .venv that is a symlink, and a pipeline's venv step would then write through it.
+        untrack = ("rm", "-r", "-q", "--cached", "--ignore-unmatch", "--", *LOCAL_ONLY)
+        git(*untrack, cwd=worktree, env=snapshot_env)
         tree = git("write-tree", cwd=worktree, env=snapshot_env)
         head = git("rev-parse", "HEAD", cwd=worktree)
         if tree == git("rev-parse", "HEAD^{tree}", cwd=worktree):
