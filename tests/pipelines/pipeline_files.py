@@ -65,6 +65,32 @@ def expand(path: Path, parameters: dict[str, Any] | None = None, used: set[Path]
     return _inline(document, path, used if used is not None else set())
 
 
+def compile_pipeline(path: Path, parameters: dict[str, Any] | None = None) -> Any:
+    """The pipeline as Azure Pipelines compiles one run: its own runtime parameters bound (the values passed,
+    else the defaults, checked against ``type`` and ``values``), then every template inlined."""
+    document = load(path)
+    declared = {item["name"]: item for item in document.get("parameters", [])}
+    passed = {name: _runtime_value(path, declared, name, value) for name, value in (parameters or {}).items()}
+    document = _bind(document, path, passed)
+    return _inline(document, path, set())
+
+
+def _runtime_value(path: Path, declared: dict[str, Any], name: str, value: Any) -> Any:
+    if name not in declared:
+        raise TemplateError(f"{path.name}: no runtime parameter {name!r}")
+    kind = declared[name].get("type", "string")
+    if kind == "boolean":
+        if not isinstance(value, bool) and str(value).lower() not in ("true", "false"):
+            raise TemplateError(f"{path.name}: parameter {name} is a boolean, got {value!r}")
+        return value if isinstance(value, bool) else str(value).lower() == "true"
+    if kind == "number":
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise TemplateError(f"{path.name}: parameter {name} is a number, got {value!r}") from None
+    return value
+
+
 def scripts(document: Any, source: str) -> Iterator[Script]:
     """Every shell script in an expanded document."""
     if isinstance(document, dict):
@@ -87,7 +113,7 @@ def _bind(document: dict, path: Path, passed: dict[str, Any]) -> Any:
     declared = {item["name"]: item for item in document.get("parameters", [])}
     unknown = set(passed) - set(declared)
     if unknown:
-        raise TemplateError(f"{path.relative_to(REPO_ROOT)}: no parameter(s) {sorted(unknown)}")
+        raise TemplateError(f"{_shown(path)}: no parameter(s) {sorted(unknown)}")
     values = {}
     for name, item in declared.items():
         if name in passed:
@@ -95,16 +121,17 @@ def _bind(document: dict, path: Path, passed: dict[str, Any]) -> Any:
         elif "default" in item:
             values[name] = item["default"]
         else:
-            raise TemplateError(
-                f"{path.relative_to(REPO_ROOT)}: parameter {name!r} is required but not passed"
-            )
+            raise TemplateError(f"{_shown(path)}: parameter {name!r} is required but not passed")
         allowed = item.get("values")
         if allowed and not PARAMETER.search(str(values[name])) and values[name] not in allowed:
-            raise TemplateError(
-                f"{path.relative_to(REPO_ROOT)}: {name}={values[name]!r} is not one of {allowed}"
-            )
+            raise TemplateError(f"{_shown(path)}: {name}={values[name]!r} is not one of {allowed}")
     body = {key: value for key, value in document.items() if key != "parameters"}
     return _substitute(body, values)
+
+
+def _shown(path: Path) -> Path:
+    """A file's path for messages: relative to the repository when it is in it (a rehearsal compiles copies)."""
+    return path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path
 
 
 def _substitute(value: Any, parameters: dict[str, Any]) -> Any:
@@ -129,9 +156,7 @@ def _inline(value: Any, path: Path, used: set[Path]) -> Any:
             if isinstance(item, dict) and "template" in item:
                 target = (path.parent / item["template"]).resolve()
                 if not target.is_file():
-                    raise TemplateError(
-                        f"{path.relative_to(REPO_ROOT)}: template {item['template']} does not exist"
-                    )
+                    raise TemplateError(f"{_shown(path)}: template {item['template']} does not exist")
                 used.add(target)
                 expanded = expand(target, item.get("parameters", {}), used)
                 inlined.extend(expanded[template_kind(expanded)] or [])

@@ -5,7 +5,7 @@ taken apart). Each command must be one of:
 
 * ``python -m <module> <subcommand> [--options]`` of this repository: the module's own argparse parser
   must know the subcommand, every option used, and every literal choice; required options must be given;
-* ``python -m pip`` (installing this repository);
+* ``python -m pip`` / ``python -m venv`` (installing this repository), ``python .pipelines/scripts/<file>``;
 * ``make <target>`` with the target in the Makefile;
 * ``./path``, ``bash path`` or ``sh path``: a file in the repository;
 * a tool the hosted agent provides or the pipeline installs (``AGENT_TOOLS``) or a shell builtin.
@@ -27,7 +27,7 @@ from tests.pipelines.pipeline_files import REPO_ROOT
 # Tools on Microsoft-hosted Ubuntu agents (or installed by templates/steps/install-pulumi.yml), allowed by name.
 AGENT_TOOLS = {
     "pulumi", "az", "argocd", "docker", "git", "curl", "kubectl", "kubelogin", "jq", "sh", "date", "sleep", "mkdir",
-    "chmod",
+    "chmod", "grep", "true",
 }  # fmt: skip
 SHELL_BUILTINS = {
     "set",
@@ -52,7 +52,9 @@ REPOSITORY_MODULES = {
     "infra": "infra.cli:_parser",
     "estimation_engine": "estimation_engine.cli:_parser",
 }
-PYTHON_TOOL_MODULES = {"pip"}
+PYTHON_TOOL_MODULES = {"pip", "venv"}
+# Scripts of the pipelines themselves (stdlib only), which `python <path>` may run.
+PIPELINE_SCRIPTS = ".pipelines/scripts/"
 # Top-level folders of the repository: an argument starting with one of them is a path that must exist.
 REPOSITORY_FOLDERS = (
     ".pipelines/",
@@ -65,7 +67,7 @@ REPOSITORY_FOLDERS = (
 )
 
 SKIP_KEYWORDS = {"if", "then", "else", "elif", "do", "while", "until", "!", "{", "time"}
-END_KEYWORDS = {"fi", "done", "esac", "}", "then", "else", "do"}
+END_KEYWORDS = {"fi", "done", "esac", "}", "then", "else", "do", "in"}
 OPERATORS = {"&&", "||", ";", "|", "&", "(", ")", ";;"}
 REDIRECTIONS = {">", ">>", "<", "<<", ">&", "&>", ">|", "<&"}
 DYNAMIC = "\0dynamic\0"  # stands for a value known only when the pipeline runs
@@ -102,7 +104,7 @@ def check(words: list[str]) -> list[Problem]:
     problems = [
         Problem(shown, f"{arg} does not exist in the repository") for arg in words[1:] if _missing_path(arg)
     ]
-    if name in ("python", "python3"):
+    if name in ("python", "python3") or name.endswith(("/python", "/python3")):
         return problems + _check_python(words, shown)
     if name == "make":
         targets = _make_targets()
@@ -124,8 +126,12 @@ def check(words: list[str]) -> list[Problem]:
 
 
 def _check_python(words: list[str], shown: str) -> list[Problem]:
+    if len(words) >= 2 and words[1].startswith(PIPELINE_SCRIPTS):
+        return [] if (REPO_ROOT / words[1]).is_file() else [Problem(shown, f"no script {words[1]}")]
     if len(words) < 3 or words[1] != "-m":
-        return [Problem(shown, "python must run a module of this repository (python -m ...)")]
+        return [
+            Problem(shown, "python must run a module of this repository (python -m ...) or a pipeline script")
+        ]
     module = words[2]
     if module in PYTHON_TOOL_MODULES:
         return []
@@ -197,7 +203,7 @@ def _split(line: str) -> list[list[str]]:
         tokens = list(lexer)
     except ValueError:  # an unbalanced quote on one line of a multi-line string: nothing to check
         return []
-    found, current, skip_next, in_array = [], [], False, False
+    found, current, skip_next, in_array, depth = [], [], False, False, 0
     for token in [*tokens, ";"]:
         if skip_next:
             skip_next = False
@@ -213,7 +219,13 @@ def _split(line: str) -> list[list[str]]:
                 current.pop()
             skip_next = True
             continue
+        if (
+            token == ")" and depth == 0
+        ):  # closes a `case` pattern (`healthy)`, `*)`): a pattern, not a command
+            current = []
+            continue
         if token in OPERATORS or set(token) <= set("&|;()"):
+            depth += token.count("(") - token.count(")")
             found.append(current)
             current = []
             continue

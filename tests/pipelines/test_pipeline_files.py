@@ -32,8 +32,12 @@ SCHEMA_FILE = REPO_ROOT / "tests" / "data" / "schemas" / "azure-pipelines" / "se
 ALL_FILES = pipeline_files() + template_files()
 EXPECTED_PIPELINES = {
     "ci.yml", "prepare-data.yml", "train-evaluate-register.yml", "build-image.yml", "deploy-dev.yml",
-    "delete-dev.yml", "deploy-qa.yml", "deploy-prod.yml",
+    "delete-dev.yml", "deploy-qa.yml", "promote-prod.yml", "deploy-prod.yml",
 }  # fmt: skip
+# Commands of issue 11 that the pipelines already call and `training/` does not have yet: checked against
+# the parsers by test_commands_pending_in_training_exist, which fails (strict xfail) once they land, so that
+# they join the others here.
+PENDING_COMMANDS = {("training", "verify-image")}
 
 
 def _loose_boolean(checker, value) -> bool:
@@ -58,9 +62,23 @@ def validator_for(definition: str | None) -> jsonschema.protocols.Validator:
     return validators.extend(jsonschema.Draft7Validator, type_checker=types)(schema)
 
 
+TEMPLATE_EXPRESSION = re.compile(r"\$\{\{[^}]*\}\}")
+
+
+def _placeholders(value):
+    """Template expressions replaced by a plain word: the service expands them before it validates."""
+    if isinstance(value, dict):
+        return {_placeholders(k): _placeholders(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_placeholders(item) for item in value]
+    return TEMPLATE_EXPRESSION.sub("expanded", value) if isinstance(value, str) else value
+
+
 def schema_errors(path) -> list[str]:
     document = yaml.load(path.read_text(), Loader=yaml.BaseLoader)
     is_template = path.is_relative_to(REPO_ROOT / ".pipelines" / "templates")
+    if is_template:
+        document = _placeholders(document)
     validator = validator_for(f"{template_kind(document)}Template" if is_template else None)
     best = jsonschema.exceptions.best_match(validator.iter_errors(document))
     return [] if best is None else [f"{list(best.absolute_path)}: {best.message[:300]}"]
@@ -140,10 +158,25 @@ def test_a_missing_template_or_an_undeclared_parameter_is_reported(tmp_path, mon
     assert [s.text for s in scripts(expand(pipeline), "p")] == ["echo qa"]
 
 
+def _pending(words: list[str]) -> bool:
+    return len(words) > 3 and words[0] == "python" and (words[2], words[3]) in PENDING_COMMANDS
+
+
 @pytest.mark.parametrize("path", pipeline_files(), ids=lambda p: p.name)
 def test_every_script_step_calls_a_command_that_exists(path):
-    problems = [f"{where}: {problem}" for where, words in commands_of(path) for problem in check(words)]
+    problems = [
+        f"{where}: {problem}"
+        for where, words in commands_of(path)
+        if not _pending(words)
+        for problem in check(words)
+    ]
     assert problems == []
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11: `python -m training verify-image` is not in training/ yet")
+def test_commands_pending_in_training_exist():
+    pending = [words for path in pipeline_files() for _, words in commands_of(path) if _pending(words)]
+    assert pending and [problem for words in pending for problem in check(words)] == []
 
 
 @pytest.mark.parametrize(
@@ -162,6 +195,7 @@ def test_every_script_step_calls_a_command_that_exists(path):
         ("docker build -f estimation_engine/Containerfile .", "does not exist in the repository"),
         ("terraform apply", "neither a repository command nor an allowed agent tool"),
         ('x="$(helm install engine)"', "'helm' is neither"),
+        ('case "$x" in\n  a) terraform apply ;;\n  *) true ;;\nesac', "'terraform' is neither"),
     ],
 )
 def test_the_command_check_rejects_what_would_not_run(script, reason):
@@ -188,10 +222,13 @@ def test_run_time_values_are_not_mistaken_for_literals():
         ("deploy-dev.yml", ("python", "-m", "estimation_engine", "smoke")),
         ("delete-dev.yml", ("python", "-m", "infra", "reap")),
         ("deploy-qa.yml", ("pulumi", "up", "--stack", "qa")),
+        ("deploy-qa.yml", ("python", "-m", "training", "verify-image", "--env", "qa")),
+        ("deploy-qa.yml", ("python", "-m", "training", "promote", "--from", "dev", "--to", "qa")),
         ("deploy-qa.yml", ("python", "-m", "training", "promote", "--to", "qa", "--model-version")),
         ("deploy-qa.yml", ("python", "-m", "estimation_engine", "smoke")),
-        ("deploy-prod.yml", ("argocd", "app", "wait")),
-        ("deploy-prod.yml", ("python", "-m", "estimation_engine", "smoke")),
+        ("promote-prod.yml", ("python", "-m", "training", "promote", "--from", "qa", "--to", "prod")),
+        ("deploy-prod.yml", ("python", "-m", "training", "verify-image", "--env", "prod")),
+        ("deploy-prod.yml", ("python", ".pipelines/scripts/argocd_rollout.py")),
         ("deploy-prod.yml", ("python", "-m", "training", "rollback", "--env", "prod")),
     ],
 )
@@ -199,7 +236,7 @@ def test_each_pipeline_runs_its_part_of_the_delivery(name, command):
     assert runs(REPO_ROOT / ".pipelines" / name, *command)
 
 
-@pytest.mark.parametrize("env", ["dev", "qa", "prod"])
+@pytest.mark.parametrize("env", ["dev", "qa"])
 def test_pulumi_up_refreshes_first_so_a_reaped_container_group_is_created_again(env):
     ups = [
         w for _, w in commands_of(REPO_ROOT / ".pipelines" / f"deploy-{env}.yml") if w[:2] == ["pulumi", "up"]
@@ -207,7 +244,7 @@ def test_pulumi_up_refreshes_first_so_a_reaped_container_group_is_created_again(
     assert ups and all("--refresh" in words for words in ups)
 
 
-@pytest.mark.parametrize("env", ["dev", "qa", "prod"])
+@pytest.mark.parametrize("env", ["dev", "qa"])
 def test_the_smoke_test_expects_the_pin_of_the_checked_out_commit(env):
     """Not the gitops remote through a local mirror, which a self-hosted agent keeps between runs."""
     words = [w for _, w in commands_of(REPO_ROOT / ".pipelines" / f"deploy-{env}.yml")]
@@ -242,13 +279,45 @@ def test_bot_commits_to_gitops_do_not_retrain_and_schedules_do():
     assert hourly["cron"] == "0 * * * *" and hourly["always"] is True
 
 
-def test_deploys_run_in_approval_environments_and_prod_rolls_back_only_on_failure():
-    for env in ("dev", "qa", "prod"):
-        stages = load(REPO_ROOT / ".pipelines" / f"deploy-{env}.yml")["stages"]
-        environments = [job.get("environment") for stage in stages for job in stage["jobs"]]
-        assert f"price-engine-{env}" in environments
-    rollback = load(REPO_ROOT / ".pipelines" / "deploy-prod.yml")["stages"][1]
-    assert rollback["condition"].startswith("and(failed()")
+def _environments(name: str) -> set[str]:
+    document = load(REPO_ROOT / ".pipelines" / name)
+    jobs = [
+        job for stage in document.get("stages", [{"jobs": document.get("jobs", [])}]) for job in stage["jobs"]
+    ]
+    return {job["environment"] for job in jobs if "environment" in job}
+
+
+def test_what_changes_an_environment_waits_for_its_approval():
+    """Deploying dev and qa, and promoting into prod (prod itself deploys by reviewed PR and Argo CD)."""
+    assert _environments("deploy-dev.yml") == {"price-engine-dev"}
+    assert _environments("deploy-qa.yml") == {"price-engine-qa"}
+    assert _environments("promote-prod.yml") == {"price-engine-prod"}
+    assert _environments("deploy-prod.yml") == set(), "reading Argo CD's verdict needs no approval"
+
+
+def test_the_rollback_guard_and_verdict_are_decided_in_steps_not_stage_conditions():
+    """Build.SourceVersionMessage is empty in stage and job conditions (predefined variables docs)."""
+    for path in ALL_FILES:
+        document = load(path)
+        conditions = [s.get("condition", "") for s in document.get("stages", [])]
+        conditions += [j.get("condition", "") for j in document.get("jobs", [])]
+        assert not any("SourceVersionMessage" in c for c in conditions), path.name
+    [rollback] = [
+        step for step in expand(REPO_ROOT / ".pipelines" / "deploy-prod.yml")["jobs"][0]["steps"]
+        if "rollback --env prod" in step.get("displayName", "")
+    ]  # fmt: skip
+    assert "eq(variables['ROLLOUT'], 'failed')" in rollback["condition"]
+    assert "ne(variables['MERGED_ROLLBACK'], 'true')" in rollback["condition"]
+
+
+def test_argo_cd_cli_downloads_name_the_release_the_chart_ships():
+    """argo-helm argo-cd 10.1.1 ships Argo CD v3.4.4; the CRD schemas in tests/data are v3.4.4's too."""
+    downloads = [
+        match
+        for path in ALL_FILES
+        for match in re.findall(r"argo-cd/releases/download/([^/\s\"]+)/", path.read_text())
+    ]
+    assert set(downloads) <= {"v3.4.4"}
 
 
 def test_secrets_come_only_from_variable_groups_and_service_connections():
@@ -261,8 +330,7 @@ def test_secrets_come_only_from_variable_groups_and_service_connections():
                 assert re.fullmatch(r"\$\([\w.]+\)", value.strip()), (
                     f"{path.name}: {name} must be a $(variable)"
                 )
-        document = load(path)
-        groups = [v["group"] for v in document.get("variables", []) if isinstance(v, dict) and "group" in v]
+        groups = re.findall(r"^\s*- group: (.+)$", text, flags=re.MULTILINE)
         assert all(group.startswith("price-engine-") for group in groups), path.name
 
 
@@ -277,3 +345,40 @@ def test_the_image_build_triggers_on_every_training_module_the_engine_imports():
                 imported.add(node.module.replace(".", "/") + ".py")
     included = set(load(REPO_ROOT / ".pipelines" / "build-image.yml")["trigger"]["paths"]["include"])
     assert imported and imported <= included, sorted(imported - included)
+
+
+def triggers(name: str, changed: str) -> bool:
+    """Whether a push to main changing ``changed`` runs the pipeline (CI trigger path filters: a filter names a
+    file or a folder, matched from the repository root; exclusions win)."""
+    trigger = load(REPO_ROOT / ".pipelines" / name).get("trigger")
+    if not isinstance(trigger, dict) or "main" not in trigger.get("branches", {}).get("include", []):
+        return False
+    paths = trigger.get("paths", {})
+
+    def matches(filters: list[str]) -> bool:
+        return any(changed == f or changed.startswith(f.rstrip("/") + "/") for f in filters)
+
+    return matches(paths.get("include", [""])) and not matches(paths.get("exclude", []))
+
+
+@pytest.mark.parametrize("env", ["dev", "qa"])
+@pytest.mark.parametrize(
+    "changed",
+    [
+        "infra/program.py",
+        "infra/components/aci_serving.py",
+        "Pulumi.yaml",
+        "environments/Pulumi.{env}.yaml",
+        "gitops/apps/estimation-engine/overlays/{env}/model.env",
+        "gitops/apps/estimation-engine/base/deployment.yaml",
+    ],
+)
+def test_a_change_to_what_an_aci_stack_deploys_runs_its_deploy(env, changed):
+    assert triggers(f"deploy-{env}.yml", changed.format(env=env))
+
+
+def test_deploys_ignore_what_they_do_not_deploy():
+    assert not triggers("deploy-qa.yml", "gitops/apps/estimation-engine/overlays/dev/model.env")
+    assert not triggers("deploy-prod.yml", "infra/program.py"), "prod's infrastructure is deployed by hand"
+    assert triggers("deploy-prod.yml", "gitops/apps/estimation-engine/overlays/prod/kustomization.yaml")
+    assert not triggers("train-evaluate-register.yml", "gitops/apps/estimation-engine/overlays/dev/model.env")
