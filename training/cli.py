@@ -95,6 +95,12 @@ def _parser() -> argparse.ArgumentParser:
         "verify-image", help="check that the image digest an environment pins is in its container registry"
     )
     verify.add_argument("--env", choices=ENVIRONMENTS, required=True)
+    verify.add_argument(
+        "--root",
+        type=Path,
+        default=None,
+        help="repository checkout to read the overlay from (default: this one)",
+    )
     verify.set_defaults(handler=_verify_image)
 
     rollback = commands.add_parser(
@@ -196,11 +202,10 @@ def _promote(args: argparse.Namespace) -> int:
 
 
 def _verify_image(args: argparse.Namespace) -> int:
-    from training.container_images import verify_pinned_image
-    from training.services import JobSettings, build_services
+    from training.container_images import AzureContainerRegistries, verify_pinned_image
+    from training.local_state import project_root
 
-    services = build_services(JobSettings.from_environment())
-    print(verify_pinned_image(services.remote, services.images, args.env))
+    print(verify_pinned_image(args.root or project_root(), AzureContainerRegistries(), args.env))
     return 0
 
 

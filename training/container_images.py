@@ -20,9 +20,9 @@ import shutil
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal, Protocol
 
-from training.gitops_remote import GitopsRemote
 from training.pins import NO_IMAGE_DIGEST, ImagePin, kustomization_path, parse_image_pin
 
 ACR_SUFFIXES = (".azurecr.io", ".azurecr.cn", ".azurecr.us")
@@ -100,18 +100,17 @@ def transfer_image(
     return ImageTransfer("imported", origin, wanted)
 
 
-def verify_pinned_image(remote: GitopsRemote, registries: ContainerRegistries | None, env: str) -> str:
+def verify_pinned_image(root: Path, registries: ContainerRegistries | None, env: str) -> str:
     """Say where ``env``'s pinned image digest is; ImageImportError when its registry lacks it.
 
-    What the deploy pipelines run before deploying: a pin that names a digest the registry does not
-    hold would deploy an image that cannot be pulled.
+    What the deploy pipelines run before deploying, on the commit they deploy (the checkout at ``root``,
+    which ``pulumi up`` reads too): a pin naming a digest the registry does not hold would deploy an
+    image that cannot be pulled.
     """
-    path = str(kustomization_path(env))
-    with remote.checkout() as checkout:
-        text = checkout.read(path)
-    if text is None:
-        raise ImageImportError(f"{path} is missing on {remote.default_branch}")
-    pin = parse_image_pin(text, path)
+    path = root / str(kustomization_path(env))
+    if not path.is_file():
+        raise ImageImportError(f"{path} is missing: run verify-image in the repository checkout")
+    pin = parse_image_pin(path.read_text(), str(path))
     if pin.digest is None:
         return f"{env} pins {pin.reference} by tag: a tag can move, so there is no digest to verify"
     if pin.digest == NO_IMAGE_DIGEST:

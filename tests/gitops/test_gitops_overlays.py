@@ -12,6 +12,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from tests.conftest import REPO_ROOT
 from training.overlay_render import manifest_diff, parse_manifests, render_overlay
 from training.pins import (
     ENVIRONMENTS,
@@ -25,8 +26,11 @@ from training.pins import (
 )
 
 # The Kubernetes minor the manifests must run on: the AKS version the infra program pins by default
-# (Pulumi.yaml, aksKubernetesVersion). Fields newer than it, or APIs removed before it, fail validation.
-KUBERNETES_VERSION = "1.33"
+# (Pulumi.yaml, aksKubernetesVersion), read from there so the two cannot drift apart. Fields newer than
+# it, or APIs removed before it, fail validation.
+KUBERNETES_VERSION = str(
+    yaml.safe_load((REPO_ROOT / "Pulumi.yaml").read_text())["config"]["aksKubernetesVersion"]["default"]
+)
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 EXPECTED_KINDS = {
     ("", "ServiceAccount"),

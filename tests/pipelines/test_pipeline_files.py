@@ -34,10 +34,6 @@ EXPECTED_PIPELINES = {
     "ci.yml", "prepare-data.yml", "train-evaluate-register.yml", "build-image.yml", "deploy-dev.yml",
     "delete-dev.yml", "deploy-qa.yml", "promote-prod.yml", "deploy-prod.yml",
 }  # fmt: skip
-# Commands of issue 11 that the pipelines already call and `training/` does not have yet: checked against
-# the parsers by test_commands_pending_in_training_exist, which fails (strict xfail) once they land, so that
-# they join the others here.
-PENDING_COMMANDS = {("training", "verify-image")}
 
 
 def _loose_boolean(checker, value) -> bool:
@@ -158,25 +154,10 @@ def test_a_missing_template_or_an_undeclared_parameter_is_reported(tmp_path, mon
     assert [s.text for s in scripts(expand(pipeline), "p")] == ["echo qa"]
 
 
-def _pending(words: list[str]) -> bool:
-    return len(words) > 3 and words[0] == "python" and (words[2], words[3]) in PENDING_COMMANDS
-
-
 @pytest.mark.parametrize("path", pipeline_files(), ids=lambda p: p.name)
 def test_every_script_step_calls_a_command_that_exists(path):
-    problems = [
-        f"{where}: {problem}"
-        for where, words in commands_of(path)
-        if not _pending(words)
-        for problem in check(words)
-    ]
+    problems = [f"{where}: {problem}" for where, words in commands_of(path) for problem in check(words)]
     assert problems == []
-
-
-@pytest.mark.xfail(strict=True, reason="issue 11: `python -m training verify-image` is not in training/ yet")
-def test_commands_pending_in_training_exist():
-    pending = [words for path in pipeline_files() for _, words in commands_of(path) if _pending(words)]
-    assert pending and [problem for words in pending for problem in check(words)] == []
 
 
 @pytest.mark.parametrize(
@@ -224,7 +205,7 @@ def test_run_time_values_are_not_mistaken_for_literals():
         ("deploy-qa.yml", ("pulumi", "up", "--stack", "qa")),
         ("deploy-qa.yml", ("python", "-m", "training", "verify-image", "--env", "qa")),
         ("deploy-qa.yml", ("python", "-m", "training", "promote", "--from", "dev", "--to", "qa")),
-        ("deploy-qa.yml", ("python", "-m", "training", "promote", "--to", "qa", "--model-version")),
+        ("deploy-qa.yml", ("python", "-m", "training", "promote", "--from", "dev", "--to", "qa", "--model-version")),
         ("deploy-qa.yml", ("python", "-m", "estimation_engine", "smoke")),
         ("promote-prod.yml", ("python", "-m", "training", "promote", "--from", "qa", "--to", "prod")),
         ("deploy-prod.yml", ("python", "-m", "training", "verify-image", "--env", "prod")),

@@ -136,7 +136,7 @@ def test_deploy_qa_deploys_nothing_when_qas_registry_lacks_the_pinned_image(rehe
 
 @pytest.mark.parametrize(
     ("model", "command"),
-    [("dev", "promote --from dev --to qa"), ("7", "promote --to qa --model-version 7")],
+    [("dev", "promote --from dev --to qa"), ("7", "promote --from dev --to qa --model-version 7")],
 )
 def test_promotion_to_qa_runs_as_the_promotion_principal_with_both_registries(rehearse, model, command):
     run = rehearse("deploy-qa.yml", parameters={"model": model}, reason="Manual")

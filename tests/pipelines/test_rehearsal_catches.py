@@ -112,7 +112,7 @@ def test_promotion_in_a_plain_script_step_has_no_azure_context(rehearse, rehears
                 if [ "${{ parameters.model }}" = "dev" ]; then
                   python -m training promote --from dev --to qa
                 else
-                  python -m training promote --to qa --model-version "${{ parameters.model }}"
+                  python -m training promote --from dev --to qa --model-version "${{ parameters.model }}"
                 fi
 """
     after = """          - script: |

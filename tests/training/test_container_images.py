@@ -122,3 +122,36 @@ def test_without_the_azure_cli_the_error_says_what_is_missing(monkeypatch, tmp_p
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(ImageImportError, match=r"the Azure CLI \(az\) is not on PATH"):
         AzureContainerRegistries().contains(ImageReference.of(DEV))
+
+
+def overlay_pinning(root, env: str, digest: str) -> None:
+    path = root / "gitops" / "apps" / "estimation-engine" / "overlays" / env / "kustomization.yaml"
+    path.parent.mkdir(parents=True)
+    path.write_text(
+        "images:\n  - name: estimation-engine\n"
+        f"    newName: crpriceengine{env}.azurecr.io/estimation-engine\n    digest: {digest}\n"
+    )
+
+
+def test_verify_image_finds_the_pinned_digest_in_the_environments_registry(az, tmp_path):
+    from training.container_images import verify_pinned_image
+
+    overlay_pinning(tmp_path, "dev", DIGEST)
+    assert verify_pinned_image(tmp_path, AzureContainerRegistries(), "dev").endswith(
+        "present in crpriceenginedev.azurecr.io"
+    )
+    assert az()["calls"] == [["acr", "repository", "show", "--name", "crpriceenginedev",
+                              "--image", f"estimation-engine@{DIGEST}", "--output", "none"]]  # fmt: skip
+
+
+def test_verify_image_refuses_a_digest_the_registry_lacks_and_passes_the_placeholder(az, tmp_path):
+    from training.container_images import verify_pinned_image
+
+    overlay_pinning(tmp_path, "qa", DIGEST)
+    with pytest.raises(
+        ImageImportError,
+        match=f"qa pins crpriceengineqa.azurecr.io/estimation-engine@{DIGEST}, which is not in",
+    ):
+        verify_pinned_image(tmp_path, AzureContainerRegistries(), "qa")
+    overlay_pinning(tmp_path / "fresh", "prod", NO_IMAGE_DIGEST)
+    assert "nothing to deploy" in verify_pinned_image(tmp_path / "fresh", AzureContainerRegistries(), "prod")

@@ -84,6 +84,7 @@ def main(argv: list[str], details: dict) -> int:
         ("acr", "login"): lambda: _acr_login(argv),
         ("acr", "import"): lambda: _acr_import(argv),
         ("acr", "manifest", "show"): lambda: _manifest_show(argv),
+        ("acr", "repository", "show"): lambda: _repository_show(argv),
     }
     for key, handler in handlers.items():
         if tuple(words[: len(key)]) == key:
@@ -260,6 +261,18 @@ def _manifest_show(argv: list[str]) -> int:
         raise RefusedError(f"manifest unknown: {host}/{repository}@{digest}", code=1)
     print(json.dumps({"digest": digest, "mediaType": "application/vnd.oci.image.manifest.v1+json",
                       "schemaVersion": 2, "config": {"digest": "sha256:" + hashlib.sha256(digest.encode()).hexdigest()}}))  # fmt: skip
+    return 0
+
+
+def _repository_show(argv: list[str]) -> int:
+    """``az acr repository show --name <registry> --image <repository>@<digest>``: exit 1 when absent."""
+    require_azure_login("az acr repository show")
+    registry, image = option(argv, "--name", "-n"), option(argv, "--image")
+    if not registry or not image or "@" not in image:
+        raise RefusedError("az acr repository show needs --name <registry> --image <repository>@<digest>")
+    repository, digest = image.split("@", 1)
+    if digest not in _manifests().get(f"{registry}.azurecr.io/{repository}", []):
+        raise RefusedError(f"(ManifestUnknown) manifest {repository}@{digest} is not found", code=1)
     return 0
 
 

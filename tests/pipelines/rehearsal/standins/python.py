@@ -58,7 +58,9 @@ INTERCEPTED: dict[tuple[str, str], Needs] = {
     ("training", "rollback"): Needs(
         frozenset({"training", "azure"}), azure=True, gitops=True, registries="env"
     ),
-    ("training", "verify-image"): Needs(frozenset({"training", "azure"}), azure=True),
+    # Reads the checkout's overlay and asks the registry with `az acr repository show` (tests/training/
+    # test_container_images.py runs it for real against a recording az).
+    ("training", "verify-image"): Needs(frozenset({"training"}), azure=True),
     ("training", "pin-image"): Needs(frozenset({"training"}), gitops=True),
     ("infra", "reap"): Needs(frozenset({"infra", "azure"}), azure=True),
     ("estimation_engine", "smoke"): Needs(reachable_url=True),
