@@ -205,7 +205,10 @@ def test_run_time_values_are_not_mistaken_for_literals():
         ("deploy-qa.yml", ("pulumi", "up", "--stack", "qa")),
         ("deploy-qa.yml", ("python", "-m", "training", "verify-image", "--env", "qa")),
         ("deploy-qa.yml", ("python", "-m", "training", "promote", "--from", "dev", "--to", "qa")),
-        ("deploy-qa.yml", ("python", "-m", "training", "promote", "--from", "dev", "--to", "qa", "--model-version")),
+        (
+            "deploy-qa.yml",
+            ("python", "-m", "training", "promote", "--from", "dev", "--to", "qa", "--model-version"),
+        ),
         ("deploy-qa.yml", ("python", "-m", "estimation_engine", "smoke")),
         ("promote-prod.yml", ("python", "-m", "training", "promote", "--from", "qa", "--to", "prod")),
         ("deploy-prod.yml", ("python", "-m", "training", "verify-image", "--env", "prod")),
