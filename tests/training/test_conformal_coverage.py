@@ -168,12 +168,25 @@ def test_calibration_agrees_exactly_with_an_independent_implementation(n, covera
 
 
 def test_a_prediction_on_a_band_edge_is_calibrated_and_served_in_the_band_above():
+    """101 rows in two bands: the edge is the median, itself a calibration row. Give that row the
+    largest error of all: it must raise the upper band's half-width (it is calibrated there, as
+    ``PriceModel.bound`` serves a price on the edge) and leave the lower band's alone."""
     predicted, actual = synthetic(7, 101, growing_noise)
+    log_predicted = np.log(predicted)
+    on_edge = int(np.argsort(log_predicted)[50])
+    actual[on_edge] = predicted[on_edge] * np.exp(1.0)
+    scores = np.abs(np.log(actual) - log_predicted)
     lower, upper = calibrate(predicted, actual, NOMINAL, bands=2)
-    assert lower.upper_log_price == np.median(np.log(predicted))  # 101 rows: the median is one of them
-    on_edge = np.exp(np.array([lower.upper_log_price]))
-    estimate = serving_model((lower, upper)).bound(on_edge)
-    assert np.log(estimate.high[0] / on_edge[0]) == pytest.approx(upper.halfwidth_log)
+    assert lower.upper_log_price == log_predicted[on_edge]
+    below, above = (
+        np.sort(scores[log_predicted < lower.upper_log_price]),
+        np.sort(scores[log_predicted >= lower.upper_log_price]),
+    )
+    assert (len(below), len(above)) == (50, 51)
+    assert lower.halfwidth_log == below[conformal_rank(50, NOMINAL) - 1]
+    assert upper.halfwidth_log == above[conformal_rank(51, NOMINAL) - 1]
+    estimate = serving_model((lower, upper)).bound(predicted[[on_edge]])
+    assert np.log(estimate.high[0] / predicted[on_edge]) == pytest.approx(upper.halfwidth_log)
 
 
 def test_too_few_rows_for_the_requested_bands_give_fewer_bands_of_at_least_the_minimum():
