@@ -55,11 +55,12 @@ def conformal_rank(n: int, coverage: float) -> int:
 
 
 def rows_needed(coverage: float) -> int:
-    """The fewest calibration scores whose conformal rank exists (rank <= n)."""
-    n = max(1, math.floor(coverage / (1 - coverage)) - 1)
-    while conformal_rank(n, coverage) > n:
-        n += 1
-    return n
+    """The fewest calibration scores whose conformal rank exists: rank <= n, i.e. n >= coverage/(1-coverage).
+
+    The ratio is rounded in floating point, so the candidates around it are checked with the rank itself.
+    """
+    near = math.ceil(coverage / (1 - coverage))
+    return next(n for n in (near - 1, near, near + 1) if n >= 1 and conformal_rank(n, coverage) <= n)
 
 
 def conformal_quantile(scores: np.ndarray, coverage: float) -> float:
