@@ -66,9 +66,12 @@ $(VENV)/.mutation-installed: pyproject.toml | $(VENV)/.installed
 	$(BIN)/pip install $(PIP_FLAGS) -e ".[training,infra,azure,dev,mutation]"
 	touch $@
 
+# One OpenMP thread: mutmut forks a worker per mutant from a process that has already trained models, and
+# an OpenMP thread pool does not survive a fork (the boosting fit then hangs and a live mutant would be
+# counted as killed by timeout).
 mutation: $(VENV)/.mutation-installed
 	rm -rf mutants
-	$(BIN)/mutmut run --max-children $(MUTATION_WORKERS)
+	OMP_NUM_THREADS=1 $(BIN)/mutmut run --max-children $(MUTATION_WORKERS)
 	$(BIN)/mutmut export-cicd-stats
 	@echo "Mutants that survived or that no test reached:"
 	@$(BIN)/mutmut results | grep -E ": (survived|no tests|suspicious)$$" || echo "    none"

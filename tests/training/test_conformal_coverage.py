@@ -223,6 +223,30 @@ def test_tied_predictions_never_leave_a_band_empty_or_under_the_minimum():
     assert calibrated[1].halfwidth_log == above[conformal_rank(200, NOMINAL) - 1]
 
 
+@pytest.mark.parametrize(
+    ("below", "tied", "above", "counts"),
+    [
+        (90, 70, 140, [90, 110, 100]),  # the first edge falls on the tie; the next band starts with it
+        (99, 101, 0, [99, 101]),  # the edge falls on a tie that runs to the top: those rows are the band
+    ],
+)
+def test_rows_tied_on_an_edge_count_in_the_band_above_it(below, tied, above, counts):
+    rng = np.random.default_rng(18)
+    log_predicted = np.concatenate(
+        [rng.uniform(11, 11.9, below), np.full(tied, 12.0), rng.uniform(12.1, 13, above)]
+    )
+    predicted = np.exp(log_predicted)
+    actual = predicted * np.exp(rng.normal(0, 0.1, len(predicted)))
+    calibrated = calibrate(predicted, actual, NOMINAL, bands=len(counts))
+    assert calibrated[0].upper_log_price == 12.0
+    assert _rows_per_band(predicted, calibrated) == counts
+
+
+def test_any_positive_price_is_a_price():
+    predicted, actual = synthetic(19, 60, constant_noise)
+    assert len(calibrate(predicted / 1e6, actual / 1e6, NOMINAL, bands=1)) == 1  # prices in millions
+
+
 def test_identical_predictions_give_one_band():
     predicted = np.full(200, 250_000.0)
     actual = predicted * np.exp(np.random.default_rng(13).normal(0, 0.1, 200))
@@ -260,7 +284,7 @@ def test_too_few_rows_for_the_coverage_are_refused_naming_the_count_and_the_sett
     assert len(calibrate(*synthetic(16, 9, constant_noise), NOMINAL, bands=3)) == 1
 
 
-@pytest.mark.parametrize("coverage", [0.6, 0.8, 0.9, 0.95, 0.975, 0.99])
+@pytest.mark.parametrize("coverage", [0.3, 0.5, 0.6, 0.8, 0.9, 0.95, 0.975, 0.99])
 def test_rows_needed_is_the_fewest_rows_whose_conformal_rank_exists(coverage):
     needed = rows_needed(coverage)
     assert conformal_rank(needed, coverage) <= needed
@@ -271,6 +295,7 @@ def test_rows_needed_is_the_fewest_rows_whose_conformal_rank_exists(coverage):
     ("predicted", "actual", "message"),
     [
         ([100.0, -5.0], [100.0, 100.0], "predicted prices must be finite and positive"),
+        ([100.0, 100.0], [0.0, 100.0], "actual prices must be finite and positive"),
         ([100.0, 100.0], [100.0, float("nan")], "actual prices must be finite and positive"),
         ([100.0, 100.0], [100.0], "must be two vectors of one length"),
     ],

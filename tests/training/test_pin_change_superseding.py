@@ -49,6 +49,11 @@ def test_a_promotion_and_an_image_pin_supersede_each_other_since_a_promotion_mov
     assert [pr.number for pr in workspace.prs.list_open()] == [promoting_again.pull_request.number]
 
 
+def test_a_model_bump_supersedes_an_open_promotion_since_both_move_the_model(workspace):
+    promoting = propose(promotion(1), workspace.remote, workspace.prs).pull_request
+    assert propose(model_change(2), workspace.remote, workspace.prs).superseded == (promoting.number,)
+
+
 def test_superseding_looks_past_open_prs_of_other_environments_and_other_pins(workspace):
     other_env = propose(model_change(1, env="qa"), workspace.remote, workspace.prs).pull_request
     other_pin = propose(image_change("a"), workspace.remote, workspace.prs).pull_request
