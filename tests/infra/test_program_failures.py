@@ -75,7 +75,7 @@ def test_a_prod_overlay_from_another_registry_is_refused_too(gitops_copy):
 
 def test_plan_on_a_fresh_clone_names_what_prod_still_needs(capsys):
     assert main(["plan", "--stack", "prod"]) == 2
-    assert "repositoryUrl is the placeholder" in capsys.readouterr().err
+    assert "repositoryUrl: the placeholder" in capsys.readouterr().err
     url = REQUIRED_BY_STACK["prod"]["repositoryUrl"]
     assert main(["plan", "--stack", "prod", "-c", f"repositoryUrl={url}"]) == 0
 

@@ -7,8 +7,10 @@ from datetime import date
 
 import pytest
 
+from infra.config_error import ConfigError
 from infra.plan import settings_for
-from infra.settings import PLACEHOLDER_REPOSITORY_URL, Principal, SettingsError, settings_from_config
+from infra.setting_values import Principal
+from infra.settings import PLACEHOLDER_REPOSITORY_URL, settings_from_config
 from infra.stack_config import load_stack_config
 from tests.infra.conftest import FIXED_NOW, REQUIRED_BY_STACK, fixture_config
 from training.pins import ENVIRONMENTS
@@ -108,16 +110,14 @@ def test_tags_merge_standard_and_extra_tags():
     ],
 )
 def test_bad_settings_are_refused_naming_the_key(stack, overrides, key):
-    with pytest.raises(SettingsError, match=rf"property-price-platform:{key}\b"):
+    with pytest.raises(ConfigError, match=rf"property-price-platform:{key}\b"):
         build(stack, **overrides)
 
 
 def test_a_missing_setting_points_at_the_project_and_stack_files():
     values = raw_settings("dev")
     del values["containerRegistryName"]
-    with pytest.raises(
-        SettingsError, match=r"containerRegistryName is not set.*Pulumi.yaml.*Pulumi.dev.yaml"
-    ):
+    with pytest.raises(ConfigError, match=r"containerRegistryName: not set .*Pulumi.yaml.*Pulumi.dev.yaml"):
         settings_from_config(values.get, "dev")
 
 
@@ -131,7 +131,7 @@ def test_an_aks_stack_requires_the_deployer_type_and_says_how_to_set_it():
     values = raw_settings("prod")
     del values["deployerPrincipalType"]
     values["deployerPrincipalType"] = ""
-    with pytest.raises(SettingsError, match=r"deployerPrincipalType is not set.*User when a person runs"):
+    with pytest.raises(ConfigError, match=r"deployerPrincipalType: not set.*User when a person runs"):
         settings_from_config(values.get, "prod", TODAY)
     assert (
         build("prod", deployerPrincipalType="ServicePrincipal").deployer_principal_type == "ServicePrincipal"
@@ -144,7 +144,7 @@ def test_aci_stacks_need_no_deployer_type_and_no_repository():
 
 def test_the_placeholder_repository_is_refused_for_prod_naming_the_key_and_the_fix():
     with pytest.raises(
-        SettingsError, match=r"repositoryUrl is the placeholder .*pulumi config set repositoryUrl"
+        ConfigError, match=r"repositoryUrl: the placeholder .*pulumi config set repositoryUrl"
     ):
         build("prod", repositoryUrl=PLACEHOLDER_REPOSITORY_URL)
 
@@ -152,9 +152,9 @@ def test_the_placeholder_repository_is_refused_for_prod_naming_the_key_and_the_f
 def test_a_kubernetes_minor_is_checked_against_the_deployment_day():
     assert build("prod").aks_kubernetes_version == "1.36"
     values = raw_settings("prod", aksKubernetesVersion="1.36")
-    with pytest.raises(SettingsError, match=r"aksKubernetesVersion is '1.36': not generally available"):
+    with pytest.raises(ConfigError, match=r"aksKubernetesVersion: '1.36' is not generally available"):
         settings_from_config(values.get, "prod", date(2026, 1, 15))
-    with pytest.raises(SettingsError, match=r"past its AKS end of life on 2027-06-30"):
+    with pytest.raises(ConfigError, match=r"'1.36' reached end of support on 2027-06-30"):
         settings_from_config(values.get, "prod", date(2027, 7, 1))
 
 

@@ -7,7 +7,8 @@ import json
 import pytest
 import yaml
 
-from infra.stack_config import REPOSITORY_ROOT, StackConfigError, load_stack_config
+from infra.config_error import ConfigError
+from infra.stack_config import REPOSITORY_ROOT, load_stack_config
 
 
 def test_defaults_apply_and_the_stack_file_wins():
@@ -48,6 +49,6 @@ def test_secure_values_are_kept_apart(tmp_path):
 
 def test_an_unknown_stack_names_the_missing_file_and_the_known_ones():
     with pytest.raises(
-        StackConfigError, match=r"Pulumi.staging.yaml: missing; stacks with a file: dev, prod, qa"
+        ConfigError, match=r"Pulumi.staging.yaml: missing; allowed: a stack with a file: dev, prod, qa$"
     ):
         load_stack_config("staging")
