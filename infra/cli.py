@@ -136,7 +136,8 @@ def _reap(args: argparse.Namespace) -> int:
     from infra.reaper import azure_container_groups, reap
 
     if not args.subscription_id:
-        print("error: give --subscription-id or set AZURE_SUBSCRIPTION_ID", file=sys.stderr)
+        missing = Problem("--subscription-id", "not set", "a subscription id, or AZURE_SUBSCRIPTION_ID set")
+        print(f"error: {missing}", file=sys.stderr)
         return 2
     summary = reap(azure_container_groups(args.subscription_id), args.now or utc_now(), dry_run=args.dry_run)
     sys.stdout.write(summary.render())

@@ -160,7 +160,7 @@ NamePrefix = Annotated[
 TagValue = Annotated[
     str, matching(f"[^{re.escape(_TAG_FORBIDDEN)}]{{1,256}}", f"1-256 characters without {_TAG_FORBIDDEN}")
 ]
-Tags = Annotated[dict[str, str], PlainValidator(_tags)]
+Tags = Annotated[dict[str, str], PlainValidator(_tags), Field(description="a JSON list of key=value strings")]
 HttpsUrl = Annotated[str, matching(r"https://\S+", "an https:// URL that Argo CD can clone")]
 RegistryName = Annotated[str, matching("[a-zA-Z0-9]{5,50}", "5-50 letters and digits (Azure's rule)")]
 VmSize = Annotated[str, matching("[A-Za-z][A-Za-z0-9_]+", "an Azure VM size such as Standard_D4s_v5")]
@@ -182,8 +182,16 @@ KeyVaultSecretName = Annotated[
     str,
     matching("[0-9a-zA-Z-]{1,127}", "a Key Vault secret name (letters, digits, -), or empty", optional=True),
 ]
-ArgoCdChart = Annotated[str, PlainValidator(_known_chart)]
-ServicePrincipalRef = Annotated[
-    Principal | None, PlainValidator(partial(_optional_principal, ("ServicePrincipal",)))
+ArgoCdChart = Annotated[
+    str, PlainValidator(_known_chart), Field(description="an argo-cd chart listed in infra/argocd_release.py")
 ]
-People = Annotated[tuple[Principal, ...], PlainValidator(partial(_principals, ("Group", "User")))]
+ServicePrincipalRef = Annotated[
+    Principal | None,
+    PlainValidator(partial(_optional_principal, ("ServicePrincipal",))),
+    Field(description="ServicePrincipal:<objectId>, or empty"),
+]
+People = Annotated[
+    tuple[Principal, ...],
+    PlainValidator(partial(_principals, ("Group", "User"))),
+    Field(description="a JSON list of Group:<objectId> or User:<objectId>"),
+]

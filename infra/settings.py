@@ -73,7 +73,7 @@ def _known_environment(value: str) -> str:
 
 
 class Settings(BaseModel):
-    """What one stack deploys."""
+    """What one stack deploys: each field is the Pulumi config key of its name in camelCase."""
 
     # python-re: the name rules need look-aheads, which pydantic's default (Rust) regex engine lacks.
     model_config = ConfigDict(frozen=True, alias_generator=to_camel, regex_engine="python-re")
@@ -85,7 +85,7 @@ class Settings(BaseModel):
     location: RegionName
     name_prefix: NamePrefix
     owner: TagValue
-    extra_tags: Tags = Field(alias="tags", description="a JSON list of key=value strings")
+    extra_tags: Tags = Field(alias="tags")
     repository_url: HttpsUrl
     repository_revision: NonEmpty
     public_network_access: Flag
@@ -115,16 +115,14 @@ class Settings(BaseModel):
     deployer_principal_type: Literal["", "User", "ServicePrincipal"] = Field(
         description="User or ServicePrincipal (empty only on stacks serving from aci)"
     )
-    argocd_chart_version: ArgoCdChart = Field(description="an argo-cd chart in infra/argocd_release.py")
+    argocd_chart_version: ArgoCdChart
     argocd_repository_secret: KeyVaultSecretName
     argocd_repository_username: NonEmpty
-    pipeline_principal: ServicePrincipalRef = Field(description="ServicePrincipal:<objectId>, or empty")
-    data_scientists: People = Field(description="a JSON list of Group:<objectId> or User:<objectId>")
-    key_vault_secrets_officers: People = Field(
-        description="a JSON list of Group:<objectId> or User:<objectId>"
-    )
-    promotion_into_principal: ServicePrincipalRef = Field(description="ServicePrincipal:<objectId>, or empty")
-    promotion_from_principal: ServicePrincipalRef = Field(description="ServicePrincipal:<objectId>, or empty")
+    pipeline_principal: ServicePrincipalRef
+    data_scientists: People
+    key_vault_secrets_officers: People
+    promotion_into_principal: ServicePrincipalRef
+    promotion_from_principal: ServicePrincipalRef
 
     @field_validator("environment", mode="before")
     @classmethod
