@@ -31,6 +31,7 @@ class MinorSupport:
 class SupportTable:
     source: str
     read_on: date
+    file: str
     versions: tuple[MinorSupport, ...]
 
     def row(self, minor: str) -> MinorSupport | None:
@@ -40,19 +41,20 @@ class SupportTable:
         """Why AKS would refuse ``minor`` on ``today`` according to the table, or None if it is supported."""
         row = self.row(minor)
         if row is None:
-            known = ", ".join(row.minor for row in self.versions)
-            return f"not in the AKS support table ({known}; {self.source}, read on {self.read_on})"
+            return "is not in the AKS support table"
         if today < row.ga:
-            return f"not generally available on AKS before {row.ga} (table read on {self.read_on})"
+            return f"is not generally available on AKS before {row.ga}"
         if today > row.end_of_life:
-            return (
-                f"past its AKS end of life on {row.end_of_life} (table read on {self.read_on}); pin a "
-                f"supported minor: {', '.join(self.supported(today)) or 'update infra/aks_versions.yaml'}"
-            )
+            return f"reached end of support on {row.end_of_life}"
         return None
 
     def supported(self, today: date) -> list[str]:
         return [row.minor for row in self.versions if row.ga <= today <= row.end_of_life]
+
+    def allowed(self, today: date) -> str:
+        """The minors to pin instead, with where the list comes from and how old it is."""
+        minors = ", ".join(self.supported(today)) or f"none: re-read {self.source}"
+        return f"{minors} ({self.file}, read {self.read_on})"
 
 
 def _month_start(value: object) -> date:
@@ -68,4 +70,15 @@ def support_table(path: Path = TABLE_FILE) -> SupportTable:
         MinorSupport(str(row["minor"]), _month_start(row["ga"]), date.fromisoformat(str(row["end_of_life"])))
         for row in document["versions"]
     )
-    return SupportTable(str(document["source"]), date.fromisoformat(str(document["read_on"])), versions)
+    return SupportTable(
+        str(document["source"]),
+        date.fromisoformat(str(document["read_on"])),
+        _repository_path(path),
+        versions,
+    )
+
+
+def _repository_path(path: Path) -> str:
+    """``infra/aks_versions.yaml`` for the shipped table: the name a user finds in their checkout."""
+    root = TABLE_FILE.parent.parent
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from infra.config_error import ConfigError, Problem
 from infra.expiry import parse_timestamp, utc_now
 
 COMMANDS = ("plan", "reap", "providers")
@@ -78,11 +79,9 @@ def main(argv: Sequence[str]) -> int:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from infra.overlay import OverlayError
     from infra.plan import build_plan
     from infra.plan_render import plan_json, plan_tree
-    from infra.settings import SettingsError
-    from infra.stack_config import REPOSITORY_ROOT, StackConfigError, load_config_file
+    from infra.stack_config import REPOSITORY_ROOT, load_config_file
 
     clock = (lambda: args.now) if args.now else utc_now
     try:
@@ -91,8 +90,9 @@ def _plan(args: argparse.Namespace) -> int:
         plan = build_plan(
             args.stack, clock=clock, gitops_root=args.gitops_root or REPOSITORY_ROOT, config_values=values
         )
-    except (SettingsError, StackConfigError, OverlayError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
+    except ValueError as error:  # ConfigError (one line per problem), OverlayError, ArgoCdManifestError
+        for line in str(error).splitlines():
+            print(f"error: {line}", file=sys.stderr)
         return 2
     sys.stdout.write(plan_json(plan) if args.json else plan_tree(plan))
     for message in plan.warnings if args.json else []:
@@ -101,12 +101,18 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _key_values(pairs: Sequence[str]) -> dict[str, str]:
-    values = {}
+    values: dict[str, str] = {}
+    refused = []
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"--config {pair!r}: expected KEY=VALUE")
-        values[key.strip()] = value
+        if sep and key.strip():
+            values[key.strip()] = value
+        else:
+            refused.append(
+                Problem("--config", f"{pair!r} is not KEY=VALUE", "KEY=VALUE, e.g. repositoryUrl=https://...")
+            )
+    if refused:
+        raise ConfigError(refused)
     return values
 
 
@@ -130,7 +136,8 @@ def _reap(args: argparse.Namespace) -> int:
     from infra.reaper import azure_container_groups, reap
 
     if not args.subscription_id:
-        print("error: give --subscription-id or set AZURE_SUBSCRIPTION_ID", file=sys.stderr)
+        missing = Problem("--subscription-id", "not set", "a subscription id, or AZURE_SUBSCRIPTION_ID set")
+        print(f"error: {missing}", file=sys.stderr)
         return 2
     summary = reap(azure_container_groups(args.subscription_id), args.now or utc_now(), dry_run=args.dry_run)
     sys.stdout.write(summary.render())

@@ -19,11 +19,9 @@ from dataclasses import dataclass
 
 import pulumi
 
+from infra.config_error import ConfigError
+
 SUFFIX_LENGTH = 6
-
-
-class NamingError(ValueError):
-    """A name cannot satisfy the Azure rule of its resource type."""
 
 
 @dataclass(frozen=True)
@@ -37,12 +35,15 @@ class NameRule:
     separator: str = "-"
     lowercase: bool = True
 
+    @property
+    def allowed(self) -> str:
+        return f"{self.min_length}-{self.max_length} characters matching {self.pattern.pattern}"
+
     def check(self, name: str) -> str:
+        """``name`` if Azure accepts it; a name built from the settings (namePrefix, the environment) that
+        Azure would refuse is a configuration error, reported before any resource is declared."""
         if not self.min_length <= len(name) <= self.max_length or not self.pattern.match(name):
-            raise NamingError(
-                f"{self.kind} name {name!r} breaks Azure's rule: {self.min_length}-{self.max_length} "
-                f"characters matching {self.pattern.pattern}"
-            )
+            raise ConfigError.of(f"{self.kind} name", f"{name!r} breaks Azure's rule", self.allowed)
         return name
 
 
@@ -77,7 +78,9 @@ def fit(rule_name: str, parts: list[str], suffix: str = "") -> str:
     tail = f"{rule.separator}{suffix}" if suffix else ""
     room = rule.max_length - len(tail)
     if room < 1:
-        raise NamingError(f"{rule.kind}: suffix {suffix!r} leaves no room for a name")
+        raise ConfigError.of(
+            f"{rule.kind} name", f"suffix {suffix!r} leaves no room for a stem", rule.allowed
+        )
     stem = stem[:room].rstrip("-_.")
     return rule.check(stem + tail)
 

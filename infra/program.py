@@ -24,6 +24,7 @@ from infra.components.diagnostics import Diagnostics, DiagnosticTarget
 from infra.components.identities import WorkloadIdentities
 from infra.components.ml_workspace import MlWorkspace
 from infra.components.training_compute import TrainingCompute
+from infra.config_error import ConfigError
 from infra.expiry import Clock, expiry_tag_value, utc_now
 from infra.key_vault_secrets import SecretReader, read_key_vault_secret
 from infra.naming import SUFFIX_LENGTH, Naming
@@ -40,9 +41,16 @@ Outputs = dict[str, Any]
 
 
 def run() -> None:
-    """Entry point under the Pulumi engine (``pulumi up|preview --stack <env>``)."""
+    """Entry point under the Pulumi engine (``pulumi up|preview --stack <env>``).
+
+    Refused settings end the run as a ``pulumi.RunError``: the language host prints its message (one line
+    per key) instead of a traceback of the program.
+    """
     config = pulumi.Config(PROJECT)
-    settings = settings_from_config(config.get, pulumi.get_stack())
+    try:
+        settings = settings_from_config(config.get, pulumi.get_stack())
+    except ConfigError as error:
+        raise pulumi.RunError(f"stack {pulumi.get_stack()}: refused settings\n{error}") from error
     for name, value in define_stack(settings).items():
         pulumi.export(name, value)
 

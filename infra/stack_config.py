@@ -15,12 +15,11 @@ from typing import Any
 
 import yaml
 
+from infra.config_error import ConfigError
+
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 PROJECT_FILE = "Pulumi.yaml"
-
-
-class StackConfigError(ValueError):
-    """The project or stack file is missing or not shaped as Pulumi expects."""
+_SETTINGS_MAPPING = "a YAML mapping of setting to value"
 
 
 @dataclass(frozen=True)
@@ -56,12 +55,10 @@ class StackConfig:
 
 def project_file(root: Path = REPOSITORY_ROOT) -> dict[str, Any]:
     path = root / PROJECT_FILE
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise StackConfigError(f"{path}: missing (the Pulumi project file)") from None
+    allowed = "the Pulumi project file: a YAML mapping with a 'name'"
+    document = _read_yaml(path, allowed)
     if not isinstance(document, dict) or not isinstance(document.get("name"), str):
-        raise StackConfigError(f"{path}: expected a mapping with a 'name'")
+        raise ConfigError.of(str(path), "has no 'name'", allowed)
     return document
 
 
@@ -85,15 +82,15 @@ def load_stack_config(stack: str, root: Path = REPOSITORY_ROOT) -> StackConfig:
         if default is not _NO_DEFAULT:
             values[_qualified(name, key)] = ConfigValue(default)
     path = stack_file_path(stack, root)
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise StackConfigError(
-            f"{path}: missing; stacks with a file: {', '.join(available_stacks(root)) or 'none'}"
-        ) from None
-    stack_values = document.get("config") or {}
+    if not path.is_file():
+        raise ConfigError.of(
+            str(path), "missing", f"a stack with a file: {', '.join(available_stacks(root)) or 'none'}"
+        )
+    allowed = f"a stack file: a YAML mapping whose 'config' maps {name}:<key> to values"
+    document = _read_yaml(path, allowed) or {}
+    stack_values = (document.get("config") or {}) if isinstance(document, dict) else None
     if not isinstance(stack_values, dict):
-        raise StackConfigError(f"{path}: 'config' must be a mapping of <project>:<key> to values")
+        raise ConfigError.of(str(path), "'config' is not a mapping", allowed)
     for key, raw in stack_values.items():
         secure = isinstance(raw, dict) and set(raw) == {"secure"}
         values[_qualified(name, key)] = ConfigValue(raw["secure"] if secure else raw, secure=secure)
@@ -114,13 +111,26 @@ def _project_default(declaration: Any) -> Any:
 
 def load_config_file(path: Path) -> dict[str, Any]:
     """Extra settings from a YAML mapping of key to value (``key`` or ``<namespace>:key``), for the plan."""
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise StackConfigError(f"{path}: missing (the config file given to the plan)") from None
+    document = _read_yaml(path, _SETTINGS_MAPPING)
     if not isinstance(document, dict):
-        raise StackConfigError(f"{path}: expected a mapping of setting to value")
+        raise ConfigError.of(str(path), "is not a mapping", _SETTINGS_MAPPING)
     return {str(key): value for key, value in document.items()}
+
+
+def _read_yaml(path: Path, allowed: str) -> Any:
+    """The document in ``path``; a missing or unparsable file is refused naming what belongs there."""
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError.of(str(path), "missing", allowed) from None
+    except yaml.YAMLError as error:
+        raise ConfigError.of(str(path), f"not valid YAML ({_first_line(error)})", allowed) from None
+
+
+def _first_line(error: yaml.YAMLError) -> str:
+    mark = getattr(error, "problem_mark", None)
+    where = f"line {mark.line + 1}: " if mark is not None else ""
+    return where + str(getattr(error, "problem", None) or error).splitlines()[0]
 
 
 def _qualified(project: str, key: str) -> str:

@@ -38,7 +38,8 @@ from infra.roles import (
     assign_role,
     define_custom_role,
 )
-from infra.settings import Principal, Settings
+from infra.setting_values import Principal
+from infra.settings import Settings
 
 COMPONENT_TYPE = "property-price-platform:infra:AccessGrants"
 

@@ -33,5 +33,5 @@ def test_the_pinned_minor_is_supported_today(minor):
 
 
 def test_the_pin_the_issue_found_past_its_end_of_life_is_refused_on_the_issue_s_date():
-    assert "past its AKS end of life on 2026-07-31" in support_table().problem("1.33", date(2026, 12, 2))
+    assert "reached end of support on 2026-07-31" in support_table().problem("1.33", date(2026, 12, 2))
     assert support_table().supported(date(2026, 12, 2)) == ["1.35", "1.36", "1.37"]

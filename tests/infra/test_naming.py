@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from infra.components.training_compute import TRAINING_COMPUTE_NAME
-from infra.naming import RULES, Naming, NamingError, agent_pool_name, compute_name, fit
+from infra.config_error import ConfigError
+from infra.naming import RULES, Naming, agent_pool_name, compute_name, fit
 from training.azureml.pipeline_job import DEFAULT_COMPUTE
 
 
@@ -29,9 +30,13 @@ def test_a_long_prefix_is_shortened_but_keeps_the_suffix():
 
 
 def test_names_that_cannot_be_valid_are_refused():
-    with pytest.raises(NamingError, match="storage account"):
+    with pytest.raises(
+        ConfigError, match=r"^storage account name: suffix 'x{24}' leaves no room for a stem; allowed: 3-24"
+    ):
         fit("storage_account", ["st"], "x" * 24)
-    with pytest.raises(NamingError, match="agent pool"):
+    with pytest.raises(
+        ConfigError, match=r"^agent pool name: '1pool' breaks Azure's rule; allowed: 1-12 characters"
+    ):
         agent_pool_name("1pool")
 
 

@@ -15,7 +15,7 @@ from infra.expiry import EXPIRY_TAG
 from infra.plan import SECRET, Plan
 from infra.plan_mocks import DEPLOYER_OBJECT_ID, stable_guid
 from infra.roles import BuiltInRole, role_of_definition_id
-from infra.settings import Principal
+from infra.setting_values import Principal
 from infra.stack_config import REPOSITORY_ROOT
 from tests.infra.conftest import FIXTURES, fixture_config
 from training.pins import parse_image_pin, parse_model_pin

@@ -75,9 +75,23 @@ def test_a_prod_overlay_from_another_registry_is_refused_too(gitops_copy):
 
 def test_plan_on_a_fresh_clone_names_what_prod_still_needs(capsys):
     assert main(["plan", "--stack", "prod"]) == 2
-    assert "repositoryUrl is the placeholder" in capsys.readouterr().err
+    assert "repositoryUrl: the placeholder" in capsys.readouterr().err
     url = REQUIRED_BY_STACK["prod"]["repositoryUrl"]
     assert main(["plan", "--stack", "prod", "-c", f"repositoryUrl={url}"]) == 0
+
+
+def test_cli_reports_every_refused_setting_on_its_own_error_line(capsys):
+    assert (
+        main(["plan", "--stack", "dev", "-c", "aksTier=free", "-c", "computeMaxNodes=two", "-c", "oops"]) == 2
+    )
+    assert capsys.readouterr().err.splitlines() == [
+        "error: --config: 'oops' is not KEY=VALUE; allowed: KEY=VALUE, e.g. repositoryUrl=https://..."
+    ]
+    assert main(["plan", "--stack", "dev", "-c", "aksTier=free", "-c", "computeMaxNodes=two"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "error: property-price-platform:computeMaxNodes: 'two' is not an integer; allowed: an integer of at least 1",
+        "error: property-price-platform:aksTier: 'free' is not one of the choices; allowed: one of Free, Standard, Premium",
+    ]
 
 
 def test_cli_reports_errors_without_a_traceback(gitops_copy, capsys):

@@ -10,6 +10,7 @@ import runpy
 import sys
 
 import pulumi
+import pytest
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
@@ -18,8 +19,8 @@ from infra.plan_mocks import AzureMocks
 from infra.stack_config import REPOSITORY_ROOT, load_stack_config
 
 
-def run_entrypoint_under_the_engine(stack: str) -> tuple[dict, list[str]]:
-    config = load_stack_config(stack)
+def run_entrypoint_under_the_engine(stack: str, **values: str) -> tuple[dict, list[str]]:
+    config = load_stack_config(stack).with_values(values)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
@@ -54,3 +55,14 @@ def test_the_pulumi_entrypoint_declares_the_stack_and_exports_its_outputs():
         "clusterName",
         "kubeconfig",
     } <= set(outputs)
+
+
+def test_refused_settings_end_pulumi_up_with_one_line_per_key_and_no_traceback():
+    """pulumi-language-python-exec logs a RunError's message alone; any other exception with its traceback."""
+    with pytest.raises(pulumi.RunError) as raised:
+        contextvars.Context().run(run_entrypoint_under_the_engine, "qa", aksTier="free", devTtlHours="0")
+    assert str(raised.value).splitlines() == [
+        "stack qa: refused settings",
+        "property-price-platform:devTtlHours: 0 is below 1; allowed: an integer from 1 to 336",
+        "property-price-platform:aksTier: 'free' is not one of the choices; allowed: one of Free, Standard, Premium",
+    ]

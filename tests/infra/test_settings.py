@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 
 import pytest
 
+from infra.config_error import ConfigError
 from infra.plan import settings_for
-from infra.settings import PLACEHOLDER_REPOSITORY_URL, Principal, SettingsError, settings_from_config
+from infra.setting_values import Principal
+from infra.settings import CONFIG_KEYS, PLACEHOLDER_REPOSITORY_URL, settings_from_config
 from infra.stack_config import load_stack_config
 from tests.infra.conftest import FIXED_NOW, REQUIRED_BY_STACK, fixture_config
 from training.pins import ENVIRONMENTS
 
 TODAY = FIXED_NOW.date()
+MESSAGE_SHAPE = re.compile(r"^property-price-platform:[a-zA-Z]+(\[\d+\])?: \S.*; allowed: \S.*$")
 
 
 def raw_settings(stack: str, **overrides: str) -> dict[str, str]:
@@ -105,19 +109,77 @@ def test_tags_merge_standard_and_extra_tags():
         ("prod", {"aksAdminGroupObjectIds": '["not-a-guid"]'}, "aksAdminGroupObjectIds"),
         ("dev", {"devTtlHours": "0"}, "devTtlHours"),
         ("prod", {"deployerPrincipalType": "Robot"}, "deployerPrincipalType"),
+        ("dev", {"computeMaxNodes": "3.0"}, "computeMaxNodes"),  # int() refuses it, so does Pulumi
+        ("dev", {"owner": "a/b"}, "owner"),
+        ("dev", {"aksIngressHost": "not a host"}, "aksIngressHost"),
+        ("dev", {"logRetentionDays": "731"}, "logRetentionDays"),
     ],
 )
-def test_bad_settings_are_refused_naming_the_key(stack, overrides, key):
-    with pytest.raises(SettingsError, match=rf"property-price-platform:{key}\b"):
+def test_bad_settings_are_refused_naming_the_key_in_the_one_message_shape(stack, overrides, key):
+    with pytest.raises(ConfigError, match=rf"^property-price-platform:{key}\b") as raised:
         build(stack, **overrides)
+    assert all(MESSAGE_SHAPE.match(line) for line in str(raised.value).splitlines()), str(raised.value)
+
+
+def test_the_end_of_support_message_reads_as_the_issue_asks():
+    with pytest.raises(ConfigError) as raised:
+        settings_from_config(raw_settings("prod", aksKubernetesVersion="1.33").get, "prod", date(2026, 12, 2))
+    assert str(raised.value) == (
+        "property-price-platform:aksKubernetesVersion: '1.33' reached end of support on 2026-07-31; "
+        "allowed: 1.35, 1.36, 1.37 (infra/aks_versions.yaml, read 2026-12-02)"
+    )
+
+
+def test_every_bad_key_of_a_stack_file_is_reported_at_once_one_line_each():
+    with pytest.raises(ConfigError) as raised:
+        build("dev", namePrefix="Price_Engine", computeMaxNodes="two", servingTarget="kubernetes", tags="[1]")
+    assert [problem.key.partition(":")[2] for problem in raised.value.problems] == [
+        "namePrefix",
+        "tags",
+        "computeMaxNodes",
+        "servingTarget",
+    ]
+    assert str(raised.value).splitlines() == [str(problem) for problem in raised.value.problems]
+
+
+def test_every_broken_rule_across_keys_is_reported_at_once():
+    with pytest.raises(ConfigError) as raised:
+        build(
+            "prod",
+            aksUserMinNodes="6",
+            containerExpiry="true",
+            aksKubernetesVersion="1.33",
+            deployerPrincipalType="",
+            repositoryUrl=PLACEHOLDER_REPOSITORY_URL,
+        )
+    assert [problem.key.partition(":")[2] for problem in raised.value.problems] == [
+        "aksUserMinNodes",
+        "containerExpiry",
+        "aksKubernetesVersion",
+        "deployerPrincipalType",
+        "repositoryUrl",
+    ]
+
+
+@pytest.mark.parametrize("key", CONFIG_KEYS)
+def test_a_missing_key_is_named_with_what_it_accepts(key):
+    """Every key has an 'allowed' text: its type's description, or its choices."""
+    values = raw_settings("prod")
+    del values[key]
+    with pytest.raises(ConfigError) as raised:
+        settings_from_config(values.get, "prod", TODAY)
+    (problem,) = raised.value.problems
+    assert problem.key == f"property-price-platform:{key}"
+    assert problem.wrong.startswith(
+        "not set (no default in Pulumi.yaml, no value in environments/Pulumi.prod.yaml)"
+    )
+    assert len(problem.allowed) > len("one of ")
 
 
 def test_a_missing_setting_points_at_the_project_and_stack_files():
     values = raw_settings("dev")
     del values["containerRegistryName"]
-    with pytest.raises(
-        SettingsError, match=r"containerRegistryName is not set.*Pulumi.yaml.*Pulumi.dev.yaml"
-    ):
+    with pytest.raises(ConfigError, match=r"containerRegistryName: not set .*Pulumi.yaml.*Pulumi.dev.yaml"):
         settings_from_config(values.get, "dev")
 
 
@@ -131,7 +193,7 @@ def test_an_aks_stack_requires_the_deployer_type_and_says_how_to_set_it():
     values = raw_settings("prod")
     del values["deployerPrincipalType"]
     values["deployerPrincipalType"] = ""
-    with pytest.raises(SettingsError, match=r"deployerPrincipalType is not set.*User when a person runs"):
+    with pytest.raises(ConfigError, match=r"deployerPrincipalType: not set.*User when a person runs"):
         settings_from_config(values.get, "prod", TODAY)
     assert (
         build("prod", deployerPrincipalType="ServicePrincipal").deployer_principal_type == "ServicePrincipal"
@@ -144,7 +206,7 @@ def test_aci_stacks_need_no_deployer_type_and_no_repository():
 
 def test_the_placeholder_repository_is_refused_for_prod_naming_the_key_and_the_fix():
     with pytest.raises(
-        SettingsError, match=r"repositoryUrl is the placeholder .*pulumi config set repositoryUrl"
+        ConfigError, match=r"repositoryUrl: the placeholder .*pulumi config set repositoryUrl"
     ):
         build("prod", repositoryUrl=PLACEHOLDER_REPOSITORY_URL)
 
@@ -152,9 +214,9 @@ def test_the_placeholder_repository_is_refused_for_prod_naming_the_key_and_the_f
 def test_a_kubernetes_minor_is_checked_against_the_deployment_day():
     assert build("prod").aks_kubernetes_version == "1.36"
     values = raw_settings("prod", aksKubernetesVersion="1.36")
-    with pytest.raises(SettingsError, match=r"aksKubernetesVersion is '1.36': not generally available"):
+    with pytest.raises(ConfigError, match=r"aksKubernetesVersion: '1.36' is not generally available"):
         settings_from_config(values.get, "prod", date(2026, 1, 15))
-    with pytest.raises(SettingsError, match=r"past its AKS end of life on 2027-06-30"):
+    with pytest.raises(ConfigError, match=r"'1.36' reached end of support on 2027-06-30"):
         settings_from_config(values.get, "prod", date(2027, 7, 1))
 
 
