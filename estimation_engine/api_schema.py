@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from estimation_engine.settings import UnknownCategoryPolicy
-from training.artifact import Feature, ModelCard
+from model_contract.artifact import Feature, ModelCard
 
 ESTIMATE_REQUEST = "EstimateRequest"
 ESTIMATE_RESPONSE = "EstimateResponse"

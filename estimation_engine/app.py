@@ -45,8 +45,8 @@ from estimation_engine.model_loading import ModelLoadError
 from estimation_engine.schema_decoding import TooManyItemsError
 from estimation_engine.settings import EngineSettings
 from estimation_engine.validation import InvalidInputError, Problem, ValidatedBatch
-from training.artifact import Estimates
-from training.registry import TAG_GIT_COMMIT
+from model_contract.artifact import Estimates
+from model_contract.registry import TAG_GIT_COMMIT
 
 log = logging.getLogger(__name__)
 

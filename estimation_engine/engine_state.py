@@ -27,8 +27,8 @@ from estimation_engine.schema_decoding import SchemaDecoder
 from estimation_engine.scoring import Scorer
 from estimation_engine.settings import EngineSettings
 from estimation_engine.validation import BatchValidator, ValidatedBatch
-from training.artifact import ModelCard
-from training.registry_retries import RetryBudget
+from model_contract.artifact import ModelCard
+from model_contract.registry_retries import RetryBudget
 
 if TYPE_CHECKING:
     from estimation_engine.fast_model import Predict

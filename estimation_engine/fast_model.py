@@ -50,7 +50,7 @@ from sklearn.preprocessing import (
 from sklearn.utils.validation import check_array
 
 from estimation_engine.tree_kernel import FlatForest, RowThreads
-from training.artifact import Feature, ModelCard
+from model_contract.artifact import Feature, ModelCard
 
 Columns = Mapping[str, np.ndarray]
 Predict = Callable[[Columns, int], np.ndarray]

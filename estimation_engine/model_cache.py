@@ -19,7 +19,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from training.registry import RegisteredVersion
+from model_contract.registry import RegisteredVersion
 
 log = logging.getLogger(__name__)
 

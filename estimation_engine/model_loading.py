@@ -21,9 +21,9 @@ from pathlib import Path
 
 from estimation_engine.model_cache import ModelCache
 from estimation_engine.settings import CacheTrust, EngineSettings
-from training.artifact import ArtifactError, PriceModel, artifact_digest, load_model_artifact
-from training.local_state import default_tracking_uri
-from training.registry import (
+from model_contract.artifact import ArtifactError, PriceModel, artifact_digest, load_model_artifact
+from model_contract.local_state import default_tracking_uri
+from model_contract.registry import (
     TAG_SHA256,
     ModelNotFoundError,
     RegisteredVersion,
@@ -139,7 +139,7 @@ def _load_from_registry(settings: EngineSettings) -> ServedModel:
 
 
 def _registered(settings: EngineSettings, uri: str, name: str, version: int) -> RegisteredVersion:
-    from training.registry import ModelRegistry  # the MLflow client is imported on first use
+    from model_contract.registry import ModelRegistry  # the MLflow client is imported on first use
 
     registry = ModelRegistry(settings.tracking_uri or uri, settings.registry_uri)
     try:
@@ -161,7 +161,7 @@ def _registered(settings: EngineSettings, uri: str, name: str, version: int) -> 
 
 
 def _download(settings: EngineSettings, uri: str, record: RegisteredVersion, destination: Path) -> Path:
-    from training.registry import ChecksumMismatchError, ModelRegistry
+    from model_contract.registry import ChecksumMismatchError, ModelRegistry
 
     registry = ModelRegistry(settings.tracking_uri or uri, settings.registry_uri)
     try:

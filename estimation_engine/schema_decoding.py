@@ -20,7 +20,7 @@ import msgspec
 import numpy as np
 
 from estimation_engine.validation import BatchValidator, ValidatedBatch
-from training.artifact import ModelCard
+from model_contract.artifact import ModelCard
 
 
 class TooManyItemsError(Exception):

@@ -27,7 +27,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from estimation_engine.validation import ValidatedBatch
-from training.artifact import Estimates, PriceModel
+from model_contract.artifact import Estimates, PriceModel
 
 if TYPE_CHECKING:
     from estimation_engine.fast_model import Predict

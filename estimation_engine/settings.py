@@ -16,9 +16,9 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from estimation_engine.cpu_budget import usable_cpus
-from training.local_state import state_dir
-from training.pins import PinError, parse_model_pin
-from training.registry_retries import DEFAULT_BUDGET_SECONDS, MAX_BUDGET_SECONDS
+from model_contract.local_state import state_dir
+from model_contract.pins import PinError, parse_model_pin
+from model_contract.registry_retries import DEFAULT_BUDGET_SECONDS, MAX_BUDGET_SECONDS
 
 DEFAULT_PORT = 8080
 DEFAULT_MAX_BATCH_SIZE = 1000

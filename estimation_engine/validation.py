@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from estimation_engine.settings import UnknownCategoryPolicy
-from training.artifact import Feature, ModelCard
+from model_contract.artifact import Feature, ModelCard
 
 MAX_REPORTED_PROBLEMS = 50
 _NONE = type(None)

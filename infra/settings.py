@@ -54,7 +54,7 @@ from infra.setting_values import (
     between,
     refused,
 )
-from training.pins import ENVIRONMENTS
+from model_contract.pins import ENVIRONMENTS
 
 PROJECT = "property-price-platform"
 

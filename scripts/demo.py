@@ -32,11 +32,11 @@ from pathlib import Path
 
 import httpx
 
+from model_contract.local_state import default_tracking_uri, project_root, registry_dir, state_dir
+from model_contract.pins import ENVIRONMENTS
 from training.cli import main as training
 from training.config import DEFAULT_CONFIG, load_config
-from training.local_state import default_tracking_uri, project_root, registry_dir, state_dir
 from training.overlay_render import render_objects
-from training.pins import ENVIRONMENTS
 from training.promotion import PromotionError, promote
 from training.services import JobSettings, build_services, local_pull_requests
 

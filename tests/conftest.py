@@ -22,16 +22,16 @@ import pandas as pd
 import pytest
 import yaml
 
-from training.artifact import artifact_digest
+from model_contract.artifact import artifact_digest
+from model_contract.environment_registries import EnvironmentRegistries
+from model_contract.local_state import sqlite_uri
+from model_contract.pins import ENVIRONMENTS, ModelPin, model_pin_path
+from model_contract.registry import ModelRegistry
 from training.config import DEFAULT_CONFIG, TrainingConfig, load_config
 from training.container_images import ImageReference
-from training.environment_registries import EnvironmentRegistries
 from training.git import git
 from training.gitops_remote import GitopsRemote, ensure_local_remote
-from training.local_state import sqlite_uri
-from training.pins import ENVIRONMENTS, ModelPin, model_pin_path
 from training.pull_requests.local import LocalPullRequests
-from training.registry import ModelRegistry
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 AMES = REPO_ROOT / "training" / "data" / "ames.csv.gz"

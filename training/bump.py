@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from model_contract.pins import ModelPin, model_pin_path
+from model_contract.registry import RegisteredVersion
 from training.gate import Verdict
 from training.pin_change import PinChange
-from training.pins import ModelPin, model_pin_path
-from training.registry import RegisteredVersion
 
 # Metrics shown in the PR table, in this order, with how to print them.
 _TABLE = (

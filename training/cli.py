@@ -11,19 +11,19 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from model_contract.environment_registries import RegistrySettingsError
+from model_contract.pins import ENVIRONMENTS, PinError
+from model_contract.registry import RegistryError
+from model_contract.registry_retries import RetryBudget, RetryBudgetError
 from training.config import DEFAULT_CONFIG, ConfigError, load_config
 from training.conformal import CalibrationError
 from training.container_images import ImageImportError
 from training.dataset import DataError
-from training.environment_registries import RegistrySettingsError
 from training.estimator import EstimatorConfigError
 from training.gate import SWITCH_FLAG
 from training.git import GitError
 from training.gitops_remote import GitopsError
-from training.pins import ENVIRONMENTS, PinError
 from training.pull_requests.base import PullRequestError
-from training.registry import RegistryError
-from training.registry_retries import RetryBudget, RetryBudgetError
 
 # Errors that mean "fix your input or environment", reported in one line without a traceback.
 USER_ERRORS = (
@@ -202,8 +202,8 @@ def _promote(args: argparse.Namespace) -> int:
 
 
 def _verify_image(args: argparse.Namespace) -> int:
+    from model_contract.local_state import project_root
     from training.container_images import AzureContainerRegistries, verify_pinned_image
-    from training.local_state import project_root
 
     print(verify_pinned_image(args.root or project_root(), AzureContainerRegistries(), args.env))
     return 0

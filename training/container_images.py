@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
-from training.pins import NO_IMAGE_DIGEST, ImagePin, kustomization_path, parse_image_pin
+from model_contract.pins import NO_IMAGE_DIGEST, ImagePin, kustomization_path, parse_image_pin
 
 ACR_SUFFIXES = (".azurecr.io", ".azurecr.cn", ".azurecr.us")
 REGISTRY_ID_VARIABLE = "CONTAINER_REGISTRY_ID_{env}"

@@ -19,7 +19,7 @@ from sklearn.linear_model import HuberRegressor, RidgeCV
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, PowerTransformer
 
-from training.artifact import Feature
+from model_contract.artifact import Feature
 from training.config import DerivedFeature, EstimatorConfig, TrainingConfig
 
 # HistGradientBoosting bins categories; more levels than this are grouped as infrequent.

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.artifact import Estimates
+from model_contract.artifact import Estimates
 
 PRICE_BANDS = 5
 

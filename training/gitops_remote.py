@@ -15,8 +15,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from model_contract.pins import ENVIRONMENTS, ModelPin, model_pin_path, parse_model_pin
 from training.git import GitError, git
-from training.pins import ENVIRONMENTS, ModelPin, model_pin_path, parse_model_pin
 
 DEFAULT_BRANCH = "main"
 SEED_PATHS = ("gitops",)

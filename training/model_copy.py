@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from training.registry import (
+from model_contract.registry import (
     TAG_CONFIG,
     TAG_FINGERPRINT,
     TAG_GIT_COMMIT,

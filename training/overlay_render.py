@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from training.pins import KUSTOMIZATION_FILE, overlay_path
+from model_contract.pins import KUSTOMIZATION_FILE, overlay_path
 
 RENDER_TIMEOUT_SECONDS = 120
 _KUBECTL_NAMES = ("kubectl", "kubectl.exe")

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from model_contract.pins import MODEL_PIN_FILE
 from training.gitops_remote import Checkout, GitopsError, GitopsRemote
-from training.pins import MODEL_PIN_FILE
 from training.pull_requests.base import PullRequest, PullRequestError, PullRequestProvider
 
 BRANCH_PREFIX = "mlops"

@@ -19,8 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training import tracking
-from training.artifact import (
+from model_contract.artifact import (
     Estimates,
     ModelCard,
     PriceModel,
@@ -28,19 +27,10 @@ from training.artifact import (
     model_frame,
     save_model_artifact,
 )
-from training.config import TrainingConfig
-from training.container_images import ContainerRegistries
-from training.dataset import Dataset, load_dataset
-from training.environment_registries import EnvironmentRegistries
-from training.evaluation import coverage_by_price_band, metrics, save_plots
-from training.gate import Verdict, decide, incomparability, not_comparable, switched
-from training.git import head_commit
-from training.gitops_remote import GitopsRemote
-from training.local_state import project_root, runs_dir
-from training.pin_change import PinChangeResult, Preview, propose
-from training.pins import ModelPin, model_pin_path
-from training.pull_requests.base import PullRequestProvider
-from training.registry import (
+from model_contract.environment_registries import EnvironmentRegistries
+from model_contract.local_state import project_root, runs_dir
+from model_contract.pins import ModelPin, model_pin_path
+from model_contract.registry import (
     TAG_CONFIG,
     TAG_FINGERPRINT,
     TAG_GIT_COMMIT,
@@ -52,6 +42,16 @@ from training.registry import (
     ModelRegistry,
     RegisteredVersion,
 )
+from training import tracking
+from training.config import TrainingConfig
+from training.container_images import ContainerRegistries
+from training.dataset import Dataset, load_dataset
+from training.evaluation import coverage_by_price_band, metrics, save_plots
+from training.gate import Verdict, decide, incomparability, not_comparable, switched
+from training.git import head_commit
+from training.gitops_remote import GitopsRemote
+from training.pin_change import PinChangeResult, Preview, propose
+from training.pull_requests.base import PullRequestProvider
 from training.train import Split, fit, split_rows, with_metrics
 
 Report = Callable[[str], None]

@@ -17,12 +17,7 @@ import getpass
 import os
 from dataclasses import dataclass, replace
 
-from training.container_images import ImageTransfer, transfer_image
-from training.git import git
-from training.gitops_remote import Checkout
-from training.model_copy import CopiedVersion, copy_version
-from training.pin_change import IMAGE_PURPOSE, PinChange, PinChangeResult, propose
-from training.pins import (
+from model_contract.pins import (
     NO_IMAGE_DIGEST,
     ImagePin,
     ModelPin,
@@ -33,8 +28,13 @@ from training.pins import (
     parse_model_pin,
     replace_image_pin,
 )
+from model_contract.registry import ModelNotFoundError, ModelRegistry, RegisteredVersion
+from training.container_images import ImageTransfer, transfer_image
+from training.git import git
+from training.gitops_remote import Checkout
+from training.model_copy import CopiedVersion, copy_version
+from training.pin_change import IMAGE_PURPOSE, PinChange, PinChangeResult, propose
 from training.pipeline import Services
-from training.registry import ModelNotFoundError, ModelRegistry, RegisteredVersion
 
 DIGEST_REQUIRED = ("qa", "prod")
 

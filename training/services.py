@@ -5,7 +5,7 @@ pull requests recorded beside it. Environment variables switch each part to its 
 
 - ``MLFLOW_TRACKING_URI_<ENV>`` (``_DEV``, ``_QA``, ``_PROD``): each environment's registry, its Azure ML
   workspace's MLflow URI; else ``MLFLOW_TRACKING_URI`` (and ``MLFLOW_REGISTRY_URI``) for every environment
-  (see training/environment_registries.py: promotions refuse that one).
+  (see model_contract/environment_registries.py: promotions refuse that one).
 - ``CONTAINER_REGISTRY_ID_<ENV>``: the resource id of an environment's container registry, needed when a
   promotion imports an image from a registry in another subscription (training/container_images.py).
 - ``REGISTRY_RETRY_SECONDS``: how long a registry call may retry before it is reported unreachable (30).
@@ -27,16 +27,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from model_contract.environment_registries import EnvironmentRegistries, registry_variable
+from model_contract.local_state import gitops_remote_path, project_root, pull_request_store
+from model_contract.pins import ENVIRONMENTS
+from model_contract.registry import ModelRegistry
 from training.container_images import AzureContainerRegistries, registry_ids_from_environment
-from training.environment_registries import EnvironmentRegistries, registry_variable
 from training.git import auth_environment
 from training.gitops_remote import DEFAULT_BRANCH, GitopsRemote, ensure_local_remote
-from training.local_state import gitops_remote_path, project_root, pull_request_store
-from training.pins import ENVIRONMENTS
 from training.pipeline import Services
 from training.pull_requests.base import PullRequestProvider
 from training.pull_requests.local import LocalPullRequests
-from training.registry import ModelRegistry
 
 ProviderName = Literal["local", "github", "azure-repos"]
 PROVIDERS: tuple[str, ...] = ("local", "github", "azure-repos")
@@ -96,7 +96,7 @@ def build_services(settings: JobSettings) -> Services:
 
 
 def build_registries(settings: JobSettings) -> EnvironmentRegistries:
-    """Each environment's registry, by the rules of training/environment_registries.py."""
+    """Each environment's registry, by the rules of model_contract/environment_registries.py."""
     return EnvironmentRegistries.resolve(
         settings.environment_tracking_uris, settings.tracking_uri, settings.registry_uri
     )

@@ -117,7 +117,7 @@ def registry_uri(copy: Path, env: str) -> str:
 
 
 def registered(copy: Path, env: str) -> list:
-    from training.registry import ModelRegistry
+    from model_contract.registry import ModelRegistry
 
     return ModelRegistry(registry_uri(copy, env)).versions("ames-price")
 

@@ -12,9 +12,9 @@ import pytest
 
 from estimation_engine import engine_state, model_loading
 from estimation_engine.settings import EngineSettings
+from model_contract.registry import TAG_LINEAGE, TAG_SHA256, ModelRegistry
 from tests.conftest import RegisteredModels, stalled_registry
 from tests.estimation_engine.conftest import engine_env, free_port
-from training.registry import TAG_LINEAGE, TAG_SHA256, ModelRegistry
 
 
 def ready(engine) -> httpx.Response:

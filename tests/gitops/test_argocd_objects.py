@@ -20,7 +20,7 @@ import jsonschema
 import pytest
 import yaml
 
-from training.pins import ENVIRONMENTS, overlay_path
+from model_contract.pins import ENVIRONMENTS, overlay_path
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "data" / "schemas" / "argocd"
 CRD_FILES = {

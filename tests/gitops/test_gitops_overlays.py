@@ -12,9 +12,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from tests.conftest import REPO_ROOT
-from training.overlay_render import manifest_diff, parse_manifests, render_overlay
-from training.pins import (
+from model_contract.pins import (
     ENVIRONMENTS,
     ImagePin,
     ModelPin,
@@ -24,6 +22,8 @@ from training.pins import (
     parse_model_pin,
     replace_image_pin,
 )
+from tests.conftest import REPO_ROOT
+from training.overlay_render import manifest_diff, parse_manifests, render_overlay
 
 # The Kubernetes minor the manifests must run on: the AKS version the infra program pins by default
 # (Pulumi.yaml, aksKubernetesVersion), read from there so the two cannot drift apart. Fields newer than

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from model_contract.pins import PinError
 from training import overlay_render
 from training.overlay_render import (
     OverlayRenderError,
@@ -18,7 +19,6 @@ from training.overlay_render import (
     render_objects,
     render_overlay,
 )
-from training.pins import PinError
 
 CONFIG_MAP = """\
 apiVersion: v1

@@ -17,8 +17,8 @@ from infra.plan_mocks import DEPLOYER_OBJECT_ID, stable_guid
 from infra.roles import BuiltInRole, role_of_definition_id
 from infra.setting_values import Principal
 from infra.stack_config import REPOSITORY_ROOT
+from model_contract.pins import parse_image_pin, parse_model_pin
 from tests.infra.conftest import FIXTURES, fixture_config
-from training.pins import parse_image_pin, parse_model_pin
 
 ROLE_ASSIGNMENT = "azure-native:authorization:RoleAssignment"
 SLEEP = "time:index/sleep:Sleep"

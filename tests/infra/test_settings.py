@@ -13,8 +13,8 @@ from infra.plan import settings_for
 from infra.setting_values import Principal
 from infra.settings import CONFIG_KEYS, PLACEHOLDER_REPOSITORY_URL, settings_from_config
 from infra.stack_config import load_stack_config
+from model_contract.pins import ENVIRONMENTS
 from tests.infra.conftest import FIXED_NOW, REQUIRED_BY_STACK, fixture_config
-from training.pins import ENVIRONMENTS
 
 TODAY = FIXED_NOW.date()
 MESSAGE_SHAPE = re.compile(r"^property-price-platform:[a-zA-Z]+(\[\d+\])?: \S.*; allowed: \S.*$")

@@ -11,6 +11,7 @@ import stat
 
 import pytest
 
+from model_contract.pins import NO_IMAGE_DIGEST, ImagePin
 from training.container_images import (
     AzureContainerRegistries,
     ImageImportError,
@@ -18,7 +19,6 @@ from training.container_images import (
     acr_name,
     transfer_image,
 )
-from training.pins import NO_IMAGE_DIGEST, ImagePin
 
 DIGEST = "sha256:" + "cd" * 32
 DEV = ImagePin("estimation-engine", "crpriceenginedev.azurecr.io/estimation-engine", digest=DIGEST)

@@ -3,9 +3,9 @@ environment, nothing half-done when the provider fails, and a rendered-manifest 
 
 import pytest
 
+from model_contract.pins import ModelPin, model_pin_path
 from training.overlay_render import render_overlay
 from training.pin_change import ConcurrentChangeError, PinChange, propose
-from training.pins import ModelPin, model_pin_path
 from training.pull_requests.base import PullRequestError
 
 PATH = str(model_pin_path("dev"))

@@ -9,9 +9,9 @@ import json
 
 import pytest
 
+from model_contract.pins import ModelPin
 from training.config import load_config
 from training.dataset import DataError
-from training.pins import ModelPin
 from training.pipeline import ChampionError, Progress, run
 
 QUIET = Progress(lambda _: None)

@@ -4,13 +4,13 @@ from pathlib import Path
 
 import pytest
 
+from model_contract.environment_registries import EnvironmentRegistries, RegistrySettingsError
+from model_contract.pins import ModelPin, PinError, kustomization_path, model_pin_path, parse_image_pin
+from model_contract.registry import ChecksumMismatchError, ModelRegistry, RegistryError
+from model_contract.registry_retries import RetryBudget
 from training.container_images import ImageImportError
-from training.environment_registries import EnvironmentRegistries, RegistrySettingsError
 from training.model_copy import TAG_SOURCE_ENV, TAG_SOURCE_VERSION
-from training.pins import ModelPin, PinError, kustomization_path, model_pin_path, parse_image_pin
 from training.promotion import PromotionError, pin_image, promote, rollback
-from training.registry import ChecksumMismatchError, ModelRegistry, RegistryError
-from training.registry_retries import RetryBudget
 
 DIGEST = "sha256:" + "ab" * 32
 DEV_IMAGE = f"crpriceenginedev.azurecr.io/estimation-engine@{DIGEST}"

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from model_contract.pins import ModelPin
 from training.gate import Verdict
-from training.pins import ModelPin
 from training.pipeline import DECISION_FILE, Evaluation
 from training.train import Split
 

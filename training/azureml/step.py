@@ -14,8 +14,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from model_contract.artifact import load_model_artifact
+from model_contract.pins import ENVIRONMENTS
+from model_contract.registry import ModelRegistry
 from training import pipeline, tracking
-from training.artifact import load_model_artifact
 from training.azureml.handoff import (
     BUMP_FILE,
     MODEL_FOLDER,
@@ -34,8 +36,6 @@ from training.azureml.handoff import (
 )
 from training.azureml.prepared_data import read_prepared, write_prepared
 from training.config import TrainingConfig, load_config
-from training.pins import ENVIRONMENTS
-from training.registry import ModelRegistry
 from training.train import split_rows
 
 STEPS = ("prepare", "train", "evaluate", "register", "bump")
@@ -114,8 +114,8 @@ def _prepare(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from model_contract.local_state import project_root
     from training.git import head_commit
-    from training.local_state import project_root
 
     config = load_config(args.config)
     dataset = read_prepared(args.prepared)

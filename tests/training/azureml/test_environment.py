@@ -8,8 +8,8 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from model_contract.local_state import project_root
 from training.azureml.components import ENVIRONMENT_FILE
-from training.local_state import project_root
 
 # What the steps import inside Azure ML, beyond the core dependencies the engine also uses.
 JOB_EXTRAS = {"training": "all", "azure": {"azureml-mlflow", "azure-identity", "azure-keyvault-secrets"}}

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from model_contract.local_state import project_root
 from training.azureml.components import BASE_IMAGE, ENVIRONMENT_FILE, STEP_SPECS
 from training.azureml.pipeline_job import (
     PipelineSettings,
@@ -21,7 +22,6 @@ from training.azureml.pipeline_job import (
 )
 from training.azureml.step import parser as step_parser
 from training.config import DEFAULT_CONFIG, load_config
-from training.local_state import project_root
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # marshmallow, inside azure-ai-ml
 

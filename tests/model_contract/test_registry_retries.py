@@ -7,8 +7,8 @@ import time
 
 import pytest
 
+from model_contract.registry_retries import BUDGET_VARIABLE, RetryBudget, RetryBudgetError
 from tests.conftest import REPO_ROOT, refusing_registry, stalled_registry, write_small_config
-from training.registry_retries import BUDGET_VARIABLE, RetryBudget, RetryBudgetError
 
 # Generous on purpose: the bound proves "within the budget, not MLflow's 255 s", not a speed.
 PROCESS_OVERHEAD = 20.0

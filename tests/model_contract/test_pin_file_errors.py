@@ -2,7 +2,7 @@
 
 import pytest
 
-from training.pins import (
+from model_contract.pins import (
     ENVIRONMENTS,
     ModelPin,
     PinError,

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from training.artifact import artifact_digest
-from training.local_state import sqlite_artifact_root
+from model_contract.artifact import artifact_digest
+from model_contract.local_state import sqlite_artifact_root
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -55,7 +55,7 @@ class ChecksumMismatchError(RegistryError):
 
 
 class RegistryUnreachableError(RegistryError):
-    """The registry did not answer within the retry budget (see training/registry_retries.py)."""
+    """The registry did not answer within the retry budget (see model_contract/registry_retries.py)."""
 
 
 @dataclass(frozen=True)
@@ -289,7 +289,7 @@ def registry_failure(uri: str, what: str, error: Exception) -> RegistryError:
     by the retry budget, are exhausted), else a RegistryError saying what failed."""
     text = str(error)
     if any(sign in text for sign in _TRANSPORT_FAILURES):
-        from training.registry_retries import RetryBudget
+        from model_contract.registry_retries import RetryBudget
 
         budget = RetryBudget.in_force()
         return RegistryUnreachableError(

@@ -2,7 +2,7 @@
 
 import pytest
 
-from training.pins import ImagePin, PinError, replace_image_pin
+from model_contract.pins import ImagePin, PinError, replace_image_pin
 
 ENGINE = "estimation-engine"
 DIGEST = "sha256:" + "c" * 64

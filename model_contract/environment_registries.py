@@ -19,9 +19,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from training.local_state import default_tracking_uri
-from training.pins import ENVIRONMENTS
-from training.registry import ModelRegistry
+from model_contract.local_state import default_tracking_uri
+from model_contract.pins import ENVIRONMENTS
+from model_contract.registry import ModelRegistry
 
 GENERIC_VARIABLE = "MLFLOW_TRACKING_URI"
 LOCAL_DEFAULT = "the embedded default"
