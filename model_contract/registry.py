@@ -2,7 +2,7 @@
 
 Training writes versions here (``register``); the estimation engine and the gate read them (``get``,
 ``download``); a promotion copies a version from one environment's registry into another's
-(training/model_copy.py). The registry owns the rule that a version is only trusted when its artifact
+(delivery/model_copy.py). The registry owns the rule that a version is only trusted when its artifact
 matches the sha256 recorded when it was registered.
 
 Only calls that Azure ML's MLflow support matrix lists are used (learn.microsoft.com, "Manage models

@@ -32,13 +32,15 @@ from pathlib import Path
 
 import httpx
 
+from delivery.cli import main as delivery
+from delivery.overlay_render import render_objects
+from delivery.pin_requests import PromotionError
+from delivery.promote import promote
+from delivery.services import JobSettings, build_services, local_pull_requests
 from model_contract.local_state import default_tracking_uri, project_root, registry_dir, state_dir
 from model_contract.pins import ENVIRONMENTS
 from training.cli import main as training
 from training.config import DEFAULT_CONFIG, load_config
-from training.overlay_render import render_objects
-from training.promotion import PromotionError, promote
-from training.services import JobSettings, build_services, local_pull_requests
 
 PYTHON = sys.executable
 ENGINE_START_TIMEOUT = 60
@@ -63,8 +65,8 @@ def merge_open(env: str) -> list[int]:
     merged = []
     for pr in local_pull_requests().list_open():
         if pr.head.startswith(f"mlops/{env}/"):
-            shell(f"python -m training merge {pr.number}")
-            if training(["merge", str(pr.number)]) != 0:
+            shell(f"python -m delivery merge {pr.number}")
+            if delivery(["merge", str(pr.number)]) != 0:
                 sys.exit(f"demo: merging #{pr.number} failed (see the message above)")
             merged.append(pr.number)
     return merged
@@ -106,7 +108,7 @@ def show_planned_container(root: Path, env: str) -> None:
 
 
 def promote_by_pr(source: str, target: str) -> None:
-    shell(f"python -m training promote --from {source} --to {target}")
+    shell(f"python -m delivery promote --from {source} --to {target}")
     try:
         promotion = promote(build_services(JobSettings.from_environment()), target, source=source)
     except PromotionError as reason:
@@ -258,7 +260,7 @@ def summary(pins: dict[str, str], seconds: float) -> None:
         print(f"   {env:<5} pins {pin}")
     prs = local_pull_requests().list_all()
     print(f"   pull requests: {len(prs)} in all, {sum(pr.state == 'merged' for pr in prs)} merged "
-          "(python -m training prs --all)")  # fmt: skip
+          "(python -m delivery prs --all)")  # fmt: skip
     state = state_dir()
     for env in ENVIRONMENTS:
         print(f"   {env} registry: {registry_dir(env) / 'mlflow.db'} (artifacts beside it)")

@@ -19,6 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
+from delivery.bump import open_bump
+from delivery.git import head_commit
+from delivery.gitops_remote import GitopsRemote
+from delivery.pin_change import PinChangeResult
+from delivery.services import Services
 from model_contract.artifact import (
     Estimates,
     ModelCard,
@@ -27,7 +32,6 @@ from model_contract.artifact import (
     model_frame,
     save_model_artifact,
 )
-from model_contract.environment_registries import EnvironmentRegistries
 from model_contract.local_state import project_root, runs_dir
 from model_contract.pins import ModelPin, model_pin_path
 from model_contract.registry import (
@@ -44,14 +48,9 @@ from model_contract.registry import (
 )
 from training import tracking
 from training.config import TrainingConfig
-from training.container_images import ContainerRegistries
 from training.dataset import Dataset, load_dataset
 from training.evaluation import coverage_by_price_band, metrics, save_plots
 from training.gate import Verdict, decide, incomparability, not_comparable, switched
-from training.git import head_commit
-from training.gitops_remote import GitopsRemote
-from training.pin_change import PinChangeResult, Preview, propose
-from training.pull_requests.base import PullRequestProvider
 from training.train import Split, fit, split_rows, with_metrics
 
 Report = Callable[[str], None]
@@ -61,21 +60,6 @@ _MLFLOW_TAG_LIMIT = 5000
 
 class ChampionError(RuntimeError):
     """The pinned champion cannot be found or loaded: the gate cannot be trusted, so the run stops."""
-
-
-@dataclass(frozen=True)
-class Services:
-    """Where the job reads and writes: each environment's registry, the gitops remote and its pull
-    requests, and (for promotions) the environments' container registries."""
-
-    registries: EnvironmentRegistries
-    remote: GitopsRemote
-    provider: PullRequestProvider
-    preview: Preview | None = None
-    images: ContainerRegistries | None = None
-
-    def registry(self, env: str) -> ModelRegistry:
-        return self.registries.registry(env)
 
 
 @dataclass(frozen=True)
@@ -249,17 +233,11 @@ def bump(
     env: str, version: RegisteredVersion, evaluation: Evaluation, champion_pin: ModelPin,
     champion_pin_text: str, services: Services, run_link: str,
 ) -> PinChangeResult:  # fmt: skip
-    """Step 5: open (or update) the pull request pinning ``version`` in ``env``.
-
-    The change is computed against the pin the gate compared with; if it moved since, it is refused.
-    """
-    from training.bump import bump_change
-
-    change = bump_change(
+    """Step 5: ask delivery for the pull request pinning ``version`` in ``env`` (opened, or updated)."""
+    return open_bump(
         env, version, evaluation.verdict, evaluation.challenger_metrics, evaluation.champion_metrics,
-        champion_pin, champion_pin_text, run_link,
+        champion_pin, champion_pin_text, services, run_link,
     )  # fmt: skip
-    return propose(change, services.remote, services.provider, services.preview)
 
 
 def run_link(tracking_uri: str, experiment_id: str) -> str:

@@ -12,6 +12,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from delivery.overlay_render import manifest_diff, parse_manifests, render_overlay
 from model_contract.pins import (
     ENVIRONMENTS,
     ImagePin,
@@ -23,7 +24,6 @@ from model_contract.pins import (
     replace_image_pin,
 )
 from tests.conftest import REPO_ROOT
-from training.overlay_render import manifest_diff, parse_manifests, render_overlay
 
 # The Kubernetes minor the manifests must run on: the AKS version the infra program pins by default
 # (Pulumi.yaml, aksKubernetesVersion), read from there so the two cannot drift apart. Fields newer than

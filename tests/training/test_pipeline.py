@@ -49,7 +49,7 @@ def test_no_champion_registers_version_1_and_opens_a_one_line_bump(workspace, sm
         "Bump ames-price to v1 in dev",
     )
     assert "| RMSE (log price) |" in pr.body and outcome.registered.tags["data_fingerprint"] in pr.body
-    assert "python -m training rollback --env dev" in pr.body
+    assert "python -m delivery rollback --env dev" in pr.body
     assert workspace.pin("dev").version is None  # not deployed until the PR merges
     workspace.prs.merge(pr.number)
     assert workspace.pin("dev") == ModelPin("ames-price", 1)
@@ -145,7 +145,7 @@ def test_the_shipped_config_is_what_the_tests_shrink(small_config):
 
 
 def test_a_failed_bump_still_leaves_a_decision_record_naming_the_failure(workspace, small_config):
-    from training.pull_requests.base import PullRequestError
+    from delivery.pull_requests.base import PullRequestError
 
     class Refusing:
         name = "refusing"

@@ -118,11 +118,11 @@ def _do_schedule(args: argparse.Namespace) -> int:
 
 
 def _settings(args: argparse.Namespace):
+    from delivery.git import head_commit
     from model_contract.local_state import project_root
     from training.azureml.pipeline_job import PipelineSettings
     from training.azureml.workspace import job_environment, require_remote_gitops, resolve_target
     from training.config import load_config
-    from training.git import head_commit
 
     if args.dry_run and args.output is None:
         raise _usage("--dry-run needs --output FILE")

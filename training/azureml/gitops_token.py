@@ -15,7 +15,7 @@ from collections.abc import Callable, MutableMapping
 
 KEY_VAULT_URL_VARIABLE = "GITOPS_TOKEN_KEY_VAULT_URL"
 SECRET_NAME_VARIABLE = "GITOPS_TOKEN_SECRET_NAME"
-# The variable each provider reads its token from (the lead's training/services.py providers).
+# The variable each provider reads its token from (delivery/services.py).
 TOKEN_VARIABLES = {"github": ("GITHUB_TOKEN",), "azure-repos": ("AZURE_DEVOPS_EXT_PAT", "SYSTEM_ACCESSTOKEN")}
 
 SecretReader = Callable[[str, str], str]

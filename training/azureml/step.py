@@ -43,9 +43,9 @@ STEPS = ("prepare", "train", "evaluate", "register", "bump")
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    from delivery.services import SettingsError
     from training.azureml.gitops_token import GitopsTokenError
     from training.cli import USER_ERRORS
-    from training.services import SettingsError
 
     try:
         return args.handler(args)
@@ -114,8 +114,8 @@ def _prepare(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from delivery.git import head_commit
     from model_contract.local_state import project_root
-    from training.git import head_commit
 
     config = load_config(args.config)
     dataset = read_prepared(args.prepared)
@@ -138,8 +138,8 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from delivery.services import JobSettings, build_services
     from training.azureml.gitops_token import ensure_gitops_token
-    from training.services import JobSettings, build_services
 
     config = load_config(args.config)
     ensure_gitops_token()
@@ -191,8 +191,8 @@ def _register(args: argparse.Namespace) -> int:
 
 
 def _bump(args: argparse.Namespace) -> int:
+    from delivery.services import JobSettings, build_services
     from training.azureml.gitops_token import ensure_gitops_token
-    from training.services import JobSettings, build_services
 
     registration = read_registration(args.registration)
     if not registration.registered or registration.name is None or registration.version is None:
@@ -228,7 +228,7 @@ def _with_data(config: TrainingConfig, data: Path | None) -> TrainingConfig:
 
 def _registry(env: str) -> ModelRegistry:
     """The environment's registry alone (train and register need no gitops remote)."""
-    from training.services import JobSettings, build_registry
+    from delivery.services import JobSettings, build_registry
 
     return build_registry(JobSettings.from_environment(), env)
 

@@ -24,7 +24,7 @@ STACK_OUTPUTS = {
     "training_client_id": "trainingClientId",
     "key_vault_url": "keyVaultUri",
 }
-# Non-secret settings of the gitops provider (training/services.py), passed on to the jobs as they are.
+# Non-secret settings of the gitops provider (delivery/services.py), passed on to the jobs as they are.
 GITOPS_SETTINGS = (
     "GITOPS_PROVIDER",
     "GITOPS_REMOTE_URL",

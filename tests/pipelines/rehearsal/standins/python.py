@@ -5,12 +5,12 @@ repository's commands that would reach the cloud; everything else runs for real.
   it imports the repository and its dependencies (those of the project's own ``.venv``). ``--upgrade pip``
   and the like are accepted; any other package is refused: the rehearsal downloads nothing.
 * ``-m venv DIR`` creates an empty interpreter at DIR.
-* ``-m training|infra|estimation_engine <command>`` for the commands in INTERCEPTED does not run: it would
+* ``-m training|delivery|infra|estimation_engine <command>`` for the commands in INTERCEPTED does not run: it would
   reach Azure (a registry, Azure ML, a container registry, Azure Repos) or, for ``smoke``, an engine. Instead
   the stand-in checks what the real command needs before it reaches out: the repository installed here
   with the extras it imports; an Azure credential, obtained as azure-identity's AzureCliCredential does
   (``az account get-access-token``); the environment variables it reads; a URL a hosted agent can reach.
-  The scenario may set its exit code (``exit_codes``: ``{"training verify-image": 2}``).
+  The scenario may set its exit code (``exit_codes``: ``{"delivery verify-image": 2}``).
 * anything else (``-m infra plan``, a ``.pipelines/scripts`` file, ``-c ...``) runs in the real interpreter
   with what was installed on its path.
 """
@@ -52,16 +52,16 @@ INTERCEPTED: dict[tuple[str, str], Needs] = {
         frozenset({"training", "azure"}), azure=True, registries="env", files=("--stack-outputs",)
     ),
     ("training", "run"): Needs(frozenset({"training", "azure"}), azure=True, gitops=True, registries="env"),
-    ("training", "promote"): Needs(
+    ("delivery", "promote"): Needs(
         frozenset({"training", "azure"}), azure=True, gitops=True, registries="promotion"
     ),
-    ("training", "rollback"): Needs(
+    ("delivery", "rollback"): Needs(
         frozenset({"training", "azure"}), azure=True, gitops=True, registries="env"
     ),
-    # Reads the checkout's overlay and asks the registry with `az acr repository show` (tests/training/
+    # Reads the checkout's overlay and asks the registry with `az acr repository show` (tests/delivery/
     # test_container_images.py runs it for real against a recording az).
-    ("training", "verify-image"): Needs(frozenset({"training"}), azure=True),
-    ("training", "pin-image"): Needs(frozenset({"training"}), gitops=True),
+    ("delivery", "verify-image"): Needs(frozenset({"training"}), azure=True),
+    ("delivery", "pin-image"): Needs(frozenset({"training"}), gitops=True),
     ("infra", "reap"): Needs(frozenset({"infra", "azure"}), azure=True),
     ("estimation_engine", "smoke"): Needs(reachable_url=True),
 }

@@ -3,10 +3,10 @@ environment, nothing half-done when the provider fails, and a rendered-manifest 
 
 import pytest
 
+from delivery.overlay_render import render_overlay
+from delivery.pin_change import ConcurrentChangeError, PinChange, propose
+from delivery.pull_requests.base import PullRequestError
 from model_contract.pins import ModelPin, model_pin_path
-from training.overlay_render import render_overlay
-from training.pin_change import ConcurrentChangeError, PinChange, propose
-from training.pull_requests.base import PullRequestError
 
 PATH = str(model_pin_path("dev"))
 EMPTY = ModelPin("ames-price", None).render()

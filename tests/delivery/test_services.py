@@ -4,9 +4,9 @@ import base64
 
 import pytest
 
-from training.pull_requests.azure_repos import AzureReposPullRequests
-from training.pull_requests.github import GitHubPullRequests
-from training.services import JobSettings, SettingsError, build_services
+from delivery.pull_requests.azure_repos import AzureReposPullRequests
+from delivery.pull_requests.github import GitHubPullRequests
+from delivery.services import JobSettings, SettingsError, build_services
 
 TOKEN = "ghp_fake_token_for_tests_only"
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from training.pull_requests.base import PullRequestError
+from delivery.pull_requests.base import PullRequestError
 
 _HINTS = {
     401: "the token was rejected: check it is set and not expired",

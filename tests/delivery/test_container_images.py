@@ -11,14 +11,14 @@ import stat
 
 import pytest
 
-from model_contract.pins import NO_IMAGE_DIGEST, ImagePin
-from training.container_images import (
+from delivery.container_images import (
     AzureContainerRegistries,
     ImageImportError,
     ImageReference,
     acr_name,
     transfer_image,
 )
+from model_contract.pins import NO_IMAGE_DIGEST, ImagePin
 
 DIGEST = "sha256:" + "cd" * 32
 DEV = ImagePin("estimation-engine", "crpriceenginedev.azurecr.io/estimation-engine", digest=DIGEST)
@@ -134,7 +134,7 @@ def overlay_pinning(root, env: str, digest: str) -> None:
 
 
 def test_verify_image_finds_the_pinned_digest_in_the_environments_registry(az, tmp_path):
-    from training.container_images import verify_pinned_image
+    from delivery.container_images import verify_pinned_image
 
     overlay_pinning(tmp_path, "dev", DIGEST)
     assert verify_pinned_image(tmp_path, AzureContainerRegistries(), "dev").endswith(
@@ -145,7 +145,7 @@ def test_verify_image_finds_the_pinned_digest_in_the_environments_registry(az, t
 
 
 def test_verify_image_refuses_a_digest_the_registry_lacks_and_passes_the_placeholder(az, tmp_path):
-    from training.container_images import verify_pinned_image
+    from delivery.container_images import verify_pinned_image
 
     overlay_pinning(tmp_path, "qa", DIGEST)
     with pytest.raises(

@@ -17,9 +17,9 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-from training.git import GitError, git
-from training.gitops_remote import GitopsRemote
-from training.pull_requests.base import PullRequest, PullRequestError
+from delivery.git import GitError, git
+from delivery.gitops_remote import GitopsRemote
+from delivery.pull_requests.base import PullRequest, PullRequestError
 
 
 class LocalPullRequests:
@@ -44,7 +44,7 @@ class LocalPullRequests:
         for pr in self.list_all():
             if pr.number == number:
                 return pr
-        raise PullRequestError(f"pull request #{number} does not exist (see `python -m training prs --all`)")
+        raise PullRequestError(f"pull request #{number} does not exist (see `python -m delivery prs --all`)")
 
     def create(self, head: str, base: str, title: str, body: str) -> PullRequest:
         with self._locked() as data:

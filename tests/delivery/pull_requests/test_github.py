@@ -2,9 +2,9 @@
 
 import pytest
 
-from tests.training.pull_requests.replay import Exchange, Replay, error_exchange, recording
-from training.pull_requests.base import PullRequestError
-from training.pull_requests.github import GitHubPullRequests
+from delivery.pull_requests.base import PullRequestError
+from delivery.pull_requests.github import GitHubPullRequests
+from tests.delivery.pull_requests.replay import Exchange, Replay, error_exchange, recording
 
 GITHUB = recording("github")
 PULLS = "/repos/octo-org/property-price-platform/pulls"

@@ -4,13 +4,16 @@ from pathlib import Path
 
 import pytest
 
+from delivery.container_images import ImageImportError
+from delivery.image_pin import pin_image
+from delivery.model_copy import TAG_SOURCE_ENV, TAG_SOURCE_VERSION
+from delivery.pin_requests import PromotionError
+from delivery.promote import promote
+from delivery.rollback import rollback
 from model_contract.environment_registries import EnvironmentRegistries, RegistrySettingsError
 from model_contract.pins import ModelPin, PinError, kustomization_path, model_pin_path, parse_image_pin
 from model_contract.registry import ChecksumMismatchError, ModelRegistry, RegistryError
 from model_contract.registry_retries import RetryBudget
-from training.container_images import ImageImportError
-from training.model_copy import TAG_SOURCE_ENV, TAG_SOURCE_VERSION
-from training.promotion import PromotionError, pin_image, promote, rollback
 
 DIGEST = "sha256:" + "ab" * 32
 DEV_IMAGE = f"crpriceenginedev.azurecr.io/estimation-engine@{DIGEST}"

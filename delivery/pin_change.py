@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from delivery.gitops_remote import Checkout, GitopsError, GitopsRemote
+from delivery.pull_requests.base import PullRequest, PullRequestError, PullRequestProvider
 from model_contract.pins import MODEL_PIN_FILE
-from training.gitops_remote import Checkout, GitopsError, GitopsRemote
-from training.pull_requests.base import PullRequest, PullRequestError, PullRequestProvider
 
 BRANCH_PREFIX = "mlops"
 IMAGE_PURPOSE = "image"
@@ -126,7 +126,7 @@ def _pins_in_files(files: Mapping[str, str]) -> set[str]:
 
 
 def _pins_of_purpose(purpose: str) -> set[str]:
-    """Which pins an open PR changes, from its branch's purpose (see training.bump and training.promotion):
+    """Which pins an open PR changes, from its branch's purpose (see delivery.bump and delivery.promotion):
     ``image`` pins an image, ``promote-from-*`` may copy both, every other purpose moves the model."""
     if purpose == IMAGE_PURPOSE:
         return {"image"}
@@ -154,7 +154,7 @@ def _preview_section(change: PinChange, checkout: Checkout, preview: Preview | N
 
 
 def _diff(before: str, after: str) -> str:
-    from training.overlay_render import manifest_diff
+    from delivery.overlay_render import manifest_diff
 
     return manifest_diff(before, after) or "(no change in the rendered manifests)"
 

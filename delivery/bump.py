@@ -1,13 +1,32 @@
-"""The bump pull request: pin a newly registered version in an environment, with the evidence attached."""
+"""The bump pull request: pin a newly registered version in an environment, with the evidence attached.
+
+The training job asks for it (``open_bump``) once its gate has decided to register a version; the gate's
+verdict reaches this module only as the three facts a pull request shows (``GateDecision``).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Protocol
 
+from delivery.pin_change import PinChange, PinChangeResult, propose
+from delivery.services import Services
 from model_contract.pins import ModelPin, model_pin_path
 from model_contract.registry import RegisteredVersion
-from training.gate import Verdict
-from training.pin_change import PinChange
+
+
+class GateDecision(Protocol):
+    """What a bump PR says of the gate's verdict (training.gate.Verdict has these and more)."""
+
+    @property
+    def outcome(self) -> str: ...
+
+    @property
+    def reason(self) -> str: ...
+
+    @property
+    def champion_version(self) -> int | None: ...
+
 
 # Metrics shown in the PR table, in this order, with how to print them.
 _TABLE = (
@@ -24,7 +43,7 @@ _TABLE = (
 def bump_change(
     env: str,
     version: RegisteredVersion,
-    verdict: Verdict,
+    verdict: GateDecision,
     challenger: Mapping[str, float],
     champion: Mapping[str, float] | None,
     current_pin: ModelPin,
@@ -53,7 +72,7 @@ def bump_change(
             f"- Produced by: training job, git commit `{version.tags.get('git_commit', 'unknown')}`",
             "",
             "Merging this PR deploys the version: Argo CD syncs the AKS environments, `pulumi up` the ACI ones.",
-            f"Rollback: `python -m training rollback --env {env}` (or revert the merge commit).",
+            f"Rollback: `python -m delivery rollback --env {env}` (or revert the merge commit).",
         ]
     )
     message = f"{title}\n\nTraining run {version.run_id}; {verdict.reason}."
@@ -83,3 +102,16 @@ def metrics_table(
         theirs = fmt.format(champion[key]) if champion is not None and key in champion else "—"
         rows.append(f"| {label} | {theirs} | {fmt.format(challenger[key])} |")
     return "\n".join(rows)
+
+
+def open_bump(
+    env: str, version: RegisteredVersion, verdict: GateDecision, challenger: Mapping[str, float],
+    champion: Mapping[str, float] | None, current_pin: ModelPin, current_text: str, services: Services,
+    run_link: str,
+) -> PinChangeResult:  # fmt: skip
+    """Open (or update) the pull request pinning ``version`` in ``env``.
+
+    The change is computed against the pin the gate compared with; if it moved since, it is refused.
+    """
+    change = bump_change(env, version, verdict, challenger, champion, current_pin, current_text, run_link)
+    return propose(change, services.remote, services.provider, services.preview)

@@ -4,9 +4,9 @@ import base64
 
 import pytest
 
-from tests.training.pull_requests.replay import Exchange, Replay, error_exchange, recording
-from training.pull_requests.azure_repos import DESCRIPTION_LIMIT, AzureReposPullRequests
-from training.pull_requests.base import PullRequestError
+from delivery.pull_requests.azure_repos import DESCRIPTION_LIMIT, AzureReposPullRequests
+from delivery.pull_requests.base import PullRequestError
+from tests.delivery.pull_requests.replay import Exchange, Replay, error_exchange, recording
 
 AZURE = recording("azure_repos")
 PULLS = "/fabrikam/pricing/_apis/git/repositories/property-price-platform/pullrequests"

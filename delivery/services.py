@@ -7,7 +7,7 @@ pull requests recorded beside it. Environment variables switch each part to its 
   workspace's MLflow URI; else ``MLFLOW_TRACKING_URI`` (and ``MLFLOW_REGISTRY_URI``) for every environment
   (see model_contract/environment_registries.py: promotions refuse that one).
 - ``CONTAINER_REGISTRY_ID_<ENV>``: the resource id of an environment's container registry, needed when a
-  promotion imports an image from a registry in another subscription (training/container_images.py).
+  promotion imports an image from a registry in another subscription (delivery/container_images.py).
 - ``REGISTRY_RETRY_SECONDS``: how long a registry call may retry before it is reported unreachable (30).
 - ``GITOPS_PROVIDER=github``: ``GITHUB_REPOSITORY`` (owner/name), ``GITHUB_TOKEN``, optional
   ``GITHUB_API_URL`` (GitHub Enterprise) and ``GITOPS_REMOTE_URL``.
@@ -16,7 +16,7 @@ pull requests recorded beside it. Environment variables switch each part to its 
   pipeline's bearer token); optional ``GITOPS_REMOTE_URL``.
 - ``GITOPS_DEFAULT_BRANCH`` (default ``main``).
 
-Tokens stay in memory: they reach git through environment variables (see training/git.py) and the REST
+Tokens stay in memory: they reach git through environment variables (see delivery/git.py) and the REST
 APIs through headers, and are never written to disk or printed.
 """
 
@@ -27,16 +27,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from delivery.container_images import (
+    AzureContainerRegistries,
+    ContainerRegistries,
+    registry_ids_from_environment,
+)
+from delivery.git import auth_environment
+from delivery.gitops_remote import DEFAULT_BRANCH, GitopsRemote, ensure_local_remote
+from delivery.pin_change import Preview
+from delivery.pull_requests.base import PullRequestProvider
+from delivery.pull_requests.local import LocalPullRequests
 from model_contract.environment_registries import EnvironmentRegistries, registry_variable
 from model_contract.local_state import gitops_remote_path, project_root, pull_request_store
 from model_contract.pins import ENVIRONMENTS
 from model_contract.registry import ModelRegistry
-from training.container_images import AzureContainerRegistries, registry_ids_from_environment
-from training.git import auth_environment
-from training.gitops_remote import DEFAULT_BRANCH, GitopsRemote, ensure_local_remote
-from training.pipeline import Services
-from training.pull_requests.base import PullRequestProvider
-from training.pull_requests.local import LocalPullRequests
 
 ProviderName = Literal["local", "github", "azure-repos"]
 PROVIDERS: tuple[str, ...] = ("local", "github", "azure-repos")
@@ -89,6 +93,21 @@ class JobSettings:
         )
 
 
+@dataclass(frozen=True)
+class Services:
+    """Where the job reads and writes: each environment's registry, the gitops remote and its pull
+    requests, and (for promotions) the environments' container registries."""
+
+    registries: EnvironmentRegistries
+    remote: GitopsRemote
+    provider: PullRequestProvider
+    preview: Preview | None = None
+    images: ContainerRegistries | None = None
+
+    def registry(self, env: str) -> ModelRegistry:
+        return self.registries.registry(env)
+
+
 def build_services(settings: JobSettings) -> Services:
     remote, provider = _gitops(settings)
     images = AzureContainerRegistries(settings.container_registry_ids)
@@ -122,7 +141,7 @@ def _gitops(settings: JobSettings) -> tuple[GitopsRemote, PullRequestProvider]:
 
 
 def _github(settings: JobSettings) -> tuple[GitopsRemote, PullRequestProvider]:
-    from training.pull_requests.github import GitHubPullRequests
+    from delivery.pull_requests.github import GitHubPullRequests
 
     token = _require(settings, "GITHUB_TOKEN")
     if not settings.github_repository:
@@ -133,7 +152,7 @@ def _github(settings: JobSettings) -> tuple[GitopsRemote, PullRequestProvider]:
 
 
 def _azure_repos(settings: JobSettings) -> tuple[GitopsRemote, PullRequestProvider]:
-    from training.pull_requests.azure_repos import AzureReposPullRequests
+    from delivery.pull_requests.azure_repos import AzureReposPullRequests
 
     pat, bearer = settings.secrets.get("AZURE_DEVOPS_EXT_PAT"), settings.secrets.get("SYSTEM_ACCESSTOKEN")
     if not (pat or bearer):
@@ -156,6 +175,6 @@ def _require(settings: JobSettings, name: str) -> str:
 
 def _preview():
     """The rendered-manifest diff for PR bodies, when kubectl is installed (it is, in the project venv)."""
-    from training.overlay_render import render_overlay
+    from delivery.overlay_render import render_overlay
 
     return render_overlay

@@ -15,8 +15,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from delivery.git import GitError, git
 from model_contract.pins import ENVIRONMENTS, ModelPin, model_pin_path, parse_model_pin
-from training.git import GitError, git
 
 DEFAULT_BRANCH = "main"
 SEED_PATHS = ("gitops",)

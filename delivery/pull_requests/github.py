@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 
-from training.pull_requests.base import PullRequest, PullRequestError
-from training.pull_requests.http_api import ApiClient
+from delivery.pull_requests.base import PullRequest, PullRequestError
+from delivery.pull_requests.http_api import ApiClient
 
 API_VERSION = "2022-11-28"
 

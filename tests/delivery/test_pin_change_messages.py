@@ -2,8 +2,8 @@
 
 import pytest
 
+from delivery.pin_change import ConcurrentChangeError, PinChange, propose
 from model_contract.pins import ModelPin, model_pin_path
-from training.pin_change import ConcurrentChangeError, PinChange, propose
 
 PATH = str(model_pin_path("dev"))
 EMPTY = ModelPin("ames-price", None).render()

@@ -1,7 +1,7 @@
 """Which open pull requests a new pin change supersedes: those of its environment that move a pin it moves."""
 
+from delivery.pin_change import PinChange, propose
 from model_contract.pins import ModelPin, kustomization_path, model_pin_path
-from training.pin_change import PinChange, propose
 
 MODEL = str(model_pin_path("dev"))
 IMAGE = str(kustomization_path("dev"))

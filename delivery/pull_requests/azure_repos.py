@@ -7,8 +7,8 @@ import base64
 
 import httpx
 
-from training.pull_requests.base import PullRequest, PullRequestError
-from training.pull_requests.http_api import ApiClient
+from delivery.pull_requests.base import PullRequest, PullRequestError
+from delivery.pull_requests.http_api import ApiClient
 
 API_VERSION = "7.1"
 # Azure Repos refuses descriptions over 4,000 characters; longer bodies are cut with a note.
