@@ -105,7 +105,7 @@ class Workspace:
         return self.registries.registry("dev")
 
     def services(self, preview=None):
-        from training.pipeline import Services
+        from delivery.services import Services
 
         return Services(self.registries, self.remote, self.prs, preview, self.images)
 
@@ -201,7 +201,8 @@ class RegisteredModels:
 def registered_models(
     tmp_path_factory: pytest.TempPathFactory, ames: pd.DataFrame
 ) -> Iterator[RegisteredModels]:
-    from training.pipeline import Progress, run
+    from training.progress import Progress
+    from training.runner import run
 
     base = tmp_path_factory.mktemp("registered")
     with pytest.MonkeyPatch.context() as patch:

@@ -39,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return delivery_cli.main(argv)
     args = _parser().parse_args(argv)
-    from training.pipeline import ChampionError
+    from training.steps import ChampionError
 
     try:
         RetryBudget.from_environment().apply()  # an unreachable registry fails within the budget, saying so
@@ -73,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _run(args: argparse.Namespace) -> int:
     from delivery.services import JobSettings, build_services
-    from training.pipeline import run
+    from training.runner import run
 
     config = load_config(args.config)
     services = build_services(JobSettings.from_environment())

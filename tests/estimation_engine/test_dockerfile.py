@@ -133,7 +133,7 @@ def ignored(path: str, patterns: list[str]) -> bool:
         ("model_contract/artifact.py", False),
         ("model_contract/registry.py", False),
         ("training/data/ames.csv.gz", True),
-        ("training/pipeline.py", True),
+        ("training/runner.py", True),
         ("delivery/promote.py", True),
         ("training/__pycache__/artifact.cpython-311.pyc", True),
         ("tests/conftest.py", True),

@@ -1,6 +1,6 @@
 """``python -m training.azureml.step <step>``: the command line of each Azure ML pipeline component.
 
-Every step calls the local runner's own step functions (training.pipeline) and only adds the file
+Every step calls the local runner's own step functions (training.steps) and only adds the file
 handoff between jobs (prepared_data, handoff). Inside Azure ML, ``MLFLOW_TRACKING_URI`` points at the
 workspace, so the registry is the workspace's; gitops settings come from ``GITOPS_*`` variables and the
 token from the key vault (gitops_token). Exit codes follow ``python -m training``: 0 when the step did
@@ -17,7 +17,7 @@ from pathlib import Path
 from model_contract.artifact import load_model_artifact
 from model_contract.pins import ENVIRONMENTS
 from model_contract.registry import ModelRegistry
-from training import pipeline, tracking
+from training import decision_record, steps, tracking
 from training.azureml.handoff import (
     BUMP_FILE,
     MODEL_FOLDER,
@@ -49,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         return args.handler(args)
-    except (*USER_ERRORS, pipeline.ChampionError, SettingsError, HandoffError, GitopsTokenError) as error:
+    except (*USER_ERRORS, steps.ChampionError, SettingsError, HandoffError, GitopsTokenError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 
@@ -59,15 +59,15 @@ def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
         prog="python -m training.azureml.step", description=__doc__.splitlines()[0]
     )
-    steps = root.add_subparsers(dest="step", required=True, metavar="STEP")
+    commands = root.add_subparsers(dest="step", required=True, metavar="STEP")
 
-    prepare = steps.add_parser("prepare", help="validate the data and write the prepared-data folder")
+    prepare = commands.add_parser("prepare", help="validate the data and write the prepared-data folder")
     prepare.add_argument("--config", type=Path, required=True)
     prepare.add_argument("--data", type=Path, help="data file to use instead of the config's data.source")
     prepare.add_argument("--output", type=Path, required=True)
     prepare.set_defaults(handler=_prepare)
 
-    train = steps.add_parser("train", help="fit the challenger; write its artifact, split and run")
+    train = commands.add_parser("train", help="fit the challenger; write its artifact, split and run")
     train.add_argument("--config", type=Path, required=True)
     train.add_argument("--prepared", type=Path, required=True)
     train.add_argument("--env", choices=ENVIRONMENTS, required=True)
@@ -75,7 +75,7 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--output", type=Path, required=True)
     train.set_defaults(handler=_train)
 
-    evaluate = steps.add_parser("evaluate", help="gate the challenger against the env's champion")
+    evaluate = commands.add_parser("evaluate", help="gate the challenger against the env's champion")
     evaluate.add_argument("--config", type=Path, required=True)
     evaluate.add_argument("--prepared", type=Path, required=True)
     evaluate.add_argument("--model", type=Path, required=True, help="the train step's output folder")
@@ -90,14 +90,14 @@ def parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--output", type=Path, required=True)
     evaluate.set_defaults(handler=_evaluate)
 
-    register = steps.add_parser("register", help="register the challenger if the decision says so")
+    register = commands.add_parser("register", help="register the challenger if the decision says so")
     register.add_argument("--config", type=Path, required=True)
     register.add_argument("--model", type=Path, required=True, help="the train step's output folder")
     register.add_argument("--decision", type=Path, required=True, help="the evaluate step's output folder")
     register.add_argument("--output", type=Path, required=True)
     register.set_defaults(handler=_register)
 
-    bump = steps.add_parser("bump", help="open the bump pull request if a version was registered")
+    bump = commands.add_parser("bump", help="open the bump pull request if a version was registered")
     bump.add_argument("--decision", type=Path, required=True, help="the evaluate step's output folder")
     bump.add_argument("--registration", type=Path, required=True, help="the register step's output folder")
     bump.add_argument("--output", type=Path, required=True)
@@ -107,7 +107,7 @@ def parser() -> argparse.ArgumentParser:
 
 def _prepare(args: argparse.Namespace) -> int:
     config = _with_data(load_config(args.config), args.data)
-    dataset = pipeline.prepare(config)
+    dataset = steps.prepare(config)
     write_prepared(dataset, args.output)
     print(f"prepared {len(dataset)} rows from {dataset.source}, fingerprint {dataset.fingerprint}")
     return 0
@@ -124,10 +124,10 @@ def _train(args: argparse.Namespace) -> int:
     registry = _registry(args.env)
     tags = {"env": args.env, "git_commit": code_version, "step": "train"}
     with tracking.tracked_run(registry.tracking_uri, config.model_name, f"train-{args.env}", tags) as run:
-        model = pipeline.train(config, dataset, split, code_version, run.run_id)
-        pipeline.record_training(config, args.env, dataset, split, model, args.output / "plots")
-        sha256 = pipeline.save_artifact(model, dataset, args.output / MODEL_FOLDER)
-        pipeline.log_artifact(args.output / MODEL_FOLDER)
+        model = steps.train(config, dataset, split, code_version, run.run_id)
+        steps.record_training(config, args.env, dataset, split, model, args.output / "plots")
+        sha256 = steps.save_artifact(model, dataset, args.output / MODEL_FOLDER)
+        steps.log_artifact(args.output / MODEL_FOLDER)
     record = TrainingRecord.from_split(
         split, run_id=run.run_id, artifact_uri=run.artifact_uri, experiment_id=run.experiment_id,
         sha256=sha256, code_version=code_version, env=args.env,
@@ -146,22 +146,24 @@ def _evaluate(args: argparse.Namespace) -> int:
     services = build_services(JobSettings.from_environment())
     # The champion first: if it cannot be read, the gate cannot be trusted and nothing else matters.
     registry = services.registry(args.env)
-    champion = pipeline.read_champion(args.env, services.remote, registry)
+    champion = steps.read_champion(args.env, services.remote, registry)
     dataset = read_prepared(args.prepared)
     trained = read_training(args.model)
     model = load_model_artifact(args.model / MODEL_FOLDER, trained.sha256)
     tags = {"env": args.env, "step": "evaluate", "challenger_run_id": trained.run_id}
     with tracking.tracked_run(registry.tracking_uri, config.model_name, f"evaluate-{args.env}", tags):
-        evaluation = pipeline.evaluate(
+        evaluation = steps.evaluate(
             config, dataset, trained.split, dict(model.card.metrics), champion, args.force, args.switch_model
         )
-        pipeline.record_evaluation(evaluation)
-    record = pipeline.decision_record(config, args.env, dataset.fingerprint, evaluation, trained.run_id)
+        steps.record_evaluation(evaluation)
+    record = decision_record.decision_record(
+        config, args.env, dataset.fingerprint, evaluation, trained.run_id
+    )
     record["experiment_id"] = trained.experiment_id
     record["champion_pin"] = {
         "name": champion.pin.name, "version": champion.pin.version, "text": champion.pin_text
     }  # fmt: skip
-    pipeline.write_decision(args.output, record)
+    decision_record.write_decision(args.output, record)
     print(f"verdict: {evaluation.verdict.reason}")
     return 0
 
@@ -181,7 +183,7 @@ def _register(args: argparse.Namespace) -> int:
         )
     card = load_model_artifact(args.model / MODEL_FOLDER, trained.sha256).card
     run = tracking.TrackedRun(trained.run_id, trained.artifact_uri, trained.experiment_id)
-    version = pipeline.register(
+    version = steps.register(
         config, card, trained.sha256, run, trained.code_version, _registry(decision["env"])
     )
     reason = f"registered {version.name} v{version.version} ({decision['verdict']['outcome']})"
@@ -205,8 +207,8 @@ def _bump(args: argparse.Namespace) -> int:
     registry = services.registry(decision["env"])
     version = registry.get(registration.name, registration.version)
     pin, pin_text = champion_pin_from_decision(decision)
-    link = pipeline.run_link(registry.tracking_uri, decision["experiment_id"])
-    result = pipeline.bump(
+    link = steps.run_link(registry.tracking_uri, decision["experiment_id"])
+    result = steps.bump(
         decision["env"], version, evaluation_from_decision(decision), pin, pin_text, services, link
     )
     pr = result.pull_request

@@ -18,7 +18,8 @@ from training.azureml.handoff import read_registration, read_training
 from training.azureml.prepared_data import DATA_FILE, read_prepared
 from training.azureml.step import main
 from training.config import load_config
-from training.pipeline import Progress, run
+from training.progress import Progress
+from training.runner import run
 
 
 def run_steps(

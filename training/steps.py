@@ -1,26 +1,21 @@
-"""The training pipeline's local runner: prepare -> train -> evaluate vs champion -> register -> bump.
+"""The steps of a training run: prepare -> train -> evaluate vs champion -> register -> bump.
 
-Each step is a function the Azure ML pipeline's components call too (training/azureml/), so there is one
-implementation of what the job does. The order protects the invariants: the data and the champion are
-checked before anything is recorded; a version is registered only after the gate says so; the bump PR
-is proposed only for a registered version.
+``training.runner.run`` chains them in one process; the Azure ML components (training/azureml/step.py) run
+each in its own job and pass what lies between them as files. Neither has a copy of what they do. The
+bump itself is delivery's (delivery/bump.py): this step asks for it.
 """
 
 from __future__ import annotations
 
 import json
 import tempfile
-import time
-from collections.abc import Callable, Collection, Iterator
-from contextlib import contextmanager
+from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
 from delivery.bump import open_bump
-from delivery.git import head_commit
 from delivery.gitops_remote import GitopsRemote
 from delivery.pin_change import PinChangeResult
 from delivery.services import Services
@@ -32,7 +27,6 @@ from model_contract.artifact import (
     model_frame,
     save_model_artifact,
 )
-from model_contract.local_state import project_root, runs_dir
 from model_contract.pins import ModelPin, model_pin_path
 from model_contract.registry import (
     TAG_CONFIG,
@@ -51,10 +45,8 @@ from training.config import TrainingConfig
 from training.dataset import Dataset, load_dataset
 from training.evaluation import coverage_by_price_band, metrics, save_plots
 from training.gate import Verdict, decide, incomparability, not_comparable, switched
-from training.train import Split, fit, split_rows, with_metrics
+from training.train import Split, fit, with_metrics
 
-Report = Callable[[str], None]
-DECISION_FILE = "decision.json"
 _MLFLOW_TAG_LIMIT = 5000
 
 
@@ -72,32 +64,6 @@ class Champion:
     def incomparability(self, model_name: str, columns: Collection[str]) -> str | None:
         """Why this champion cannot be scored on a run of ``model_name`` over ``columns`` (None: it can)."""
         return incomparability(self.pin, self.model.card if self.model else None, model_name, columns)
-
-
-@dataclass(frozen=True)
-class RunOutcome:
-    run_id: str
-    verdict: Verdict
-    metrics: dict[str, float]
-    champion_metrics: dict[str, float] | None
-    registered: RegisteredVersion | None
-    bump: PinChangeResult | None
-    decision_path: Path
-    plots: tuple[Path, ...]
-
-
-class Progress:
-    """Readable progress: which step, how long it took."""
-
-    def __init__(self, report: Report = print) -> None:
-        self.report = report
-
-    @contextmanager
-    def step(self, name: str) -> Iterator[None]:
-        started = time.perf_counter()
-        self.report(f"-> {name} ...")
-        yield
-        self.report(f"   {name}: done in {time.perf_counter() - started:.1f}s")
 
 
 def read_champion(env: str, remote: GitopsRemote, registry: ModelRegistry) -> Champion:
@@ -136,10 +102,6 @@ class Evaluation:
     verdict: Verdict
     challenger_metrics: dict[str, float]
     champion_metrics: dict[str, float] | None
-
-
-# The steps. run() chains them in one process; the Azure ML components (training/azureml/step.py) run
-# each in its own job and pass what lies between them as files. Neither has a copy of what they do.
 
 
 def prepare(config: TrainingConfig) -> Dataset:
@@ -243,128 +205,6 @@ def bump(
 def run_link(tracking_uri: str, experiment_id: str) -> str:
     """Where a person finds the training run, for the bump PR's body."""
     return f"MLflow {tracking_uri}, experiment {experiment_id}"
-
-
-def run(
-    config: TrainingConfig,
-    env: str,
-    services: Services,
-    force: bool = False,
-    progress: Progress | None = None,
-    switch_model: bool = False,
-) -> RunOutcome:
-    """Train, gate against ``env``'s champion, and register and bump when the challenger wins."""
-    progress = progress or Progress()
-    registry = services.registry(env)
-    with progress.step("prepare data"):
-        dataset = prepare(config)
-        progress.report(
-            f"   {len(dataset)} rows from {dataset.source}, fingerprint {dataset.fingerprint[:12]}"
-        )
-    with progress.step(f"read the champion pinned in {env}"):
-        champion = read_champion(env, services.remote, registry)
-        progress.report(f"   champion: {champion.pin.describe()} (registry {registry.registry_uri})")
-    blocked = None if switch_model else champion.incomparability(config.model_name, dataset.features.columns)
-    code_version = head_commit(project_root()) or "unknown"
-    split = split_rows(dataset, config.split)
-    tags = {"env": env, "git_commit": code_version}
-    with tracking.tracked_run(registry.tracking_uri, config.model_name, f"train-{env}", tags) as tracked:
-        folder = runs_dir() / tracked.run_id
-        if blocked is not None:  # nothing to train for: the champion cannot be compared with
-            verdict = not_comparable(config.gate, blocked, champion.pin.version, env, config.model_name)
-            return _stopped(
-                config, env, dataset.fingerprint, Evaluation(verdict, {}, None), tracked, progress
-            )
-        with progress.step("train"):
-            challenger = train(config, dataset, split, code_version, tracked.run_id)
-        with progress.step("evaluate on the test split"):
-            evaluation = evaluate(
-                config, dataset, split, dict(challenger.card.metrics), champion, force, switch_model
-            )
-        progress.report(f"   verdict: {evaluation.verdict.reason}")
-        plots = record_training(config, env, dataset, split, challenger, folder / "plots")
-        record_evaluation(evaluation)
-        sha256 = None
-        if evaluation.verdict.register:
-            with tempfile.TemporaryDirectory(prefix="artifact-") as staging:
-                sha256 = save_artifact(challenger, dataset, Path(staging) / "model")
-                log_artifact(Path(staging) / "model")
-    registered = bumped = None
-    try:
-        if evaluation.verdict.register and sha256 is not None:
-            with progress.step("register"):
-                registered = register(config, challenger.card, sha256, tracked, code_version, registry)
-                progress.report(f"   registered {registered.name} v{registered.version}")
-            with progress.step(f"open the bump pull request for {env}"):
-                link = run_link(registry.tracking_uri, tracked.experiment_id)
-                bumped = bump(env, registered, evaluation, champion.pin, champion.pin_text, services, link)
-    except Exception as error:
-        # The decision stands even if acting on it failed: record both, then let the caller report.
-        failed = decision_record(config, env, dataset.fingerprint, evaluation, tracked.run_id, registered,
-                                 bumped, error=f"{type(error).__name__}: {error}")  # fmt: skip
-        write_decision(folder, failed)
-        raise
-    record = decision_record(config, env, dataset.fingerprint, evaluation, tracked.run_id, registered, bumped)
-    return RunOutcome(
-        tracked.run_id,
-        evaluation.verdict,
-        evaluation.challenger_metrics,
-        evaluation.champion_metrics,
-        registered,
-        bumped,
-        write_decision(folder, record),
-        plots,
-    )
-
-
-def _stopped(
-    config: TrainingConfig, env: str, fingerprint: str, evaluation: Evaluation, tracked: tracking.TrackedRun,
-    progress: Progress,
-) -> RunOutcome:  # fmt: skip
-    """The outcome of a run that stops before training: its verdict logged and its decision recorded."""
-    progress.report(f"   verdict: {evaluation.verdict.reason}")
-    record_evaluation(evaluation)
-    record = decision_record(config, env, fingerprint, evaluation, tracked.run_id)
-    path = write_decision(runs_dir() / tracked.run_id, record)
-    return RunOutcome(tracked.run_id, evaluation.verdict, {}, None, None, None, path, ())
-
-
-def decision_record(
-    config: TrainingConfig, env: str, data_fingerprint: str, evaluation: Evaluation, run_id: str,
-    registered: RegisteredVersion | None = None, bumped: PinChangeResult | None = None,
-    error: str | None = None,
-) -> dict:  # fmt: skip
-    """The decision record: why this run did or did not change anything (and what failed, if anything)."""
-    return {
-        "time": datetime.now(UTC).isoformat(timespec="seconds"),
-        "run_id": run_id,
-        "env": env,
-        "model_name": config.model_name,
-        "data_fingerprint": data_fingerprint,
-        "gate": config.gate.model_dump(),
-        "verdict": evaluation.verdict.as_dict(),
-        "challenger_metrics": evaluation.challenger_metrics,
-        "champion_metrics": evaluation.champion_metrics,
-        "registered_version": registered.version if registered else None,
-        "pull_request": _pr_summary(bumped),
-        "error": error,
-    }
-
-
-def write_decision(folder: Path, record: dict) -> Path:
-    """Write the decision record as ``decision.json`` in ``folder`` (beside the run's plots)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / DECISION_FILE
-    path.write_text(json.dumps(record, indent=2))
-    return path
-
-
-def _pr_summary(bump: PinChangeResult | None) -> dict | None:
-    if bump is None:
-        return None
-    pr = bump.pull_request
-    return {"status": bump.status, "number": pr.number if pr else None, "url": pr.url if pr else None,
-            "superseded": list(bump.superseded)}  # fmt: skip
 
 
 def _pip_requirements() -> list[str]:

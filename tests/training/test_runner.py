@@ -12,7 +12,9 @@ import pytest
 from model_contract.pins import ModelPin
 from training.config import load_config
 from training.dataset import DataError
-from training.pipeline import ChampionError, Progress, run
+from training.progress import Progress
+from training.runner import run
+from training.steps import ChampionError
 
 QUIET = Progress(lambda _: None)
 
