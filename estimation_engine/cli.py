@@ -54,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from estimation_engine.server import serve
+    from estimation_engine.api.server import serve
     from estimation_engine.settings import EngineSettings, SettingsError
 
     try:

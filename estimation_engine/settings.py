@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from estimation_engine.cpu_budget import usable_cpus
+from estimation_engine.model.cpu_budget import usable_cpus
 from model_contract.local_state import state_dir
 from model_contract.pins import PinError, parse_model_pin
 from model_contract.registry_retries import DEFAULT_BUDGET_SECONDS, MAX_BUDGET_SECONDS

@@ -22,7 +22,7 @@ import httpx
 import pytest
 import uvicorn
 
-from estimation_engine.app import create_app
+from estimation_engine.api.app import create_app
 from estimation_engine.settings import EngineSettings
 from model_contract.artifact import PriceModel, load_model_artifact
 from model_contract.registry import ModelRegistry

@@ -129,7 +129,7 @@ def ignored(path: str, patterns: list[str]) -> bool:
     ("path", "excluded"),
     [
         ("pyproject.toml", False),
-        ("estimation_engine/app.py", False),
+        ("estimation_engine/api/app.py", False),
         ("model_contract/artifact.py", False),
         ("model_contract/registry.py", False),
         ("training/data/ames.csv.gz", True),

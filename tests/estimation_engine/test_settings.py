@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from estimation_engine.cpu_budget import usable_cpus
+from estimation_engine.model.cpu_budget import usable_cpus
 from estimation_engine.settings import (
     CacheTrust,
     EngineSettings,

@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from estimation_engine import __version__
-from estimation_engine.api_schema import (
+from estimation_engine.api.api_schema import (
     ERROR,
     ESTIMATE_REQUEST,
     ESTIMATE_RESPONSE,
@@ -31,8 +31,7 @@ from estimation_engine.api_schema import (
     component_schemas,
     json_body,
 )
-from estimation_engine.engine_state import EngineState, Serving, Status
-from estimation_engine.http_io import (
+from estimation_engine.api.http_io import (
     HttpProblemError,
     json_response,
     object_with,
@@ -40,11 +39,12 @@ from estimation_engine.http_io import (
     problem_response,
     read_body,
 )
-from estimation_engine.metrics import CONTENT_TYPE, EngineMetrics
-from estimation_engine.model_loading import ModelLoadError
-from estimation_engine.schema_decoding import TooManyItemsError
+from estimation_engine.api.metrics import CONTENT_TYPE, EngineMetrics
+from estimation_engine.api.schema_decoding import TooManyItemsError
+from estimation_engine.api.validation import InvalidInputError, Problem, ValidatedBatch
+from estimation_engine.model.engine_state import EngineState, Serving, Status
+from estimation_engine.model.model_loading import ModelLoadError
 from estimation_engine.settings import EngineSettings
-from estimation_engine.validation import InvalidInputError, Problem, ValidatedBatch
 from model_contract.artifact import Estimates
 from model_contract.registry import TAG_GIT_COMMIT
 
@@ -110,7 +110,7 @@ def create_app(
     )
     app.add_exception_handler(StarletteHTTPException, _http_exception)
     app.openapi = functools.partial(_openapi, app, settings, state)  # type: ignore[method-assign]
-    from estimation_engine.middleware import RequestContextMiddleware
+    from estimation_engine.api.middleware import RequestContextMiddleware
 
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app

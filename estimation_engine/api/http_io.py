@@ -16,8 +16,8 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from estimation_engine.logs import request_id
-from estimation_engine.validation import NonFiniteLiteral, Problem
+from estimation_engine.api.logs import request_id
+from estimation_engine.api.validation import NonFiniteLiteral, Problem
 
 JSON_MEDIA_TYPE = "application/json"
 

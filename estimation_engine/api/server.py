@@ -13,9 +13,9 @@ import logging
 import uvicorn
 
 from estimation_engine.allocator import keep_freed_memory
-from estimation_engine.app import create_app
-from estimation_engine.logs import configure_logging
-from estimation_engine.model_loading import ModelLoadError
+from estimation_engine.api.app import create_app
+from estimation_engine.api.logs import configure_logging
+from estimation_engine.model.model_loading import ModelLoadError
 from estimation_engine.settings import EngineSettings, LoadFailurePolicy, unknown_engine_variables
 
 EXIT_LOAD_FAILED = 3

@@ -15,8 +15,8 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from estimation_engine.logs import request_id
-from estimation_engine.metrics import EngineMetrics
+from estimation_engine.api.logs import request_id
+from estimation_engine.api.metrics import EngineMetrics
 
 access_log = logging.getLogger("estimation_engine.access")
 

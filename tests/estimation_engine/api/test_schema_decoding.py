@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from estimation_engine.http_io import parse_json
-from estimation_engine.schema_decoding import SchemaDecoder, TooManyItemsError
+from estimation_engine.api.http_io import parse_json
+from estimation_engine.api.schema_decoding import SchemaDecoder, TooManyItemsError
+from estimation_engine.api.validation import BatchValidator, InvalidInputError, ValidatedBatch
 from estimation_engine.settings import UnknownCategoryPolicy
-from estimation_engine.validation import BatchValidator, InvalidInputError, ValidatedBatch
 from tests.estimation_engine.conftest import body_with
 
 
@@ -196,7 +196,7 @@ def test_out_of_range_numbers_invalid_utf8_and_unknown_keys_take_the_exhaustive_
 
 
 def test_a_large_body_is_counted_before_its_items_are_built(card, monkeypatch):
-    monkeypatch.setattr("estimation_engine.schema_decoding.COUNT_FIRST_BYTES", 100)
+    monkeypatch.setattr("estimation_engine.api.schema_decoding.COUNT_FIRST_BYTES", 100)
     decoder, _ = decoders(card, limit=10)
     with pytest.raises(TooManyItemsError) as raised:  # refused though no item is a valid property
         decoder.decode(json.dumps({"properties": [{}] * 50}).encode())

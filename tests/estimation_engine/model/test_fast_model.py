@@ -13,16 +13,13 @@ from sklearn.neighbors import KNeighborsRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from estimation_engine.fast_model import (
-    UnsupportedModelError,
-    _yeo_johnson,
-    compile_pipeline,
-    probe_columns,
-    verify,
-)
+from estimation_engine.api.validation import BatchValidator
+from estimation_engine.model.fast_path import UnsupportedModelError
+from estimation_engine.model.fast_path.compile import compile_pipeline
+from estimation_engine.model.fast_path.numeric import _yeo_johnson
+from estimation_engine.model.fast_path.tree_kernel import RowThreads
+from estimation_engine.model.fast_path.verify import probe_columns, verify
 from estimation_engine.settings import UnknownCategoryPolicy
-from estimation_engine.tree_kernel import RowThreads
-from estimation_engine.validation import BatchValidator
 from tests.estimation_engine.conftest import engine_env
 
 

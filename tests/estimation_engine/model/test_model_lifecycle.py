@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from estimation_engine import engine_state, model_loading
+from estimation_engine.model import engine_state, model_loading
 from estimation_engine.settings import EngineSettings
 from model_contract.registry import TAG_LINEAGE, TAG_SHA256, ModelRegistry
 from tests.conftest import RegisteredModels, stalled_registry
@@ -193,7 +193,7 @@ def test_cache_trust_skips_the_registry_on_a_verified_hit(
     def no_registry(*args, **kwargs):
         raise AssertionError("the registry was consulted despite ENGINE_CACHE_TRUST=cache")
 
-    monkeypatch.setattr("estimation_engine.model_loading._registered", no_registry)
+    monkeypatch.setattr("estimation_engine.model.model_loading._registered", no_registry)
     described = served_version(engine_factory(env))
     assert described["loaded_from_cache"] is True
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
-from estimation_engine.logs import JsonFormatter, request_id
+from estimation_engine.api.logs import JsonFormatter, request_id
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 TRACEPARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"

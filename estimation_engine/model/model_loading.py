@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 
-from estimation_engine.model_cache import ModelCache
+from estimation_engine.model.model_cache import ModelCache
 from estimation_engine.settings import CacheTrust, EngineSettings
 from model_contract.artifact import ArtifactError, PriceModel, artifact_digest, load_model_artifact
 from model_contract.local_state import default_tracking_uri

@@ -10,7 +10,7 @@ by ``BatchValidator.typed``.
 This is only the fast path for bodies that are right. A body the schema refuses for any reason is decoded
 again by the exhaustive path (``http_io.parse_json`` and ``BatchValidator.validate``), which names every
 offending field; the first error msgspec found is not what the caller gets. The two paths must give the
-same columns for every body the fast one accepts: tests/estimation_engine/test_schema_decoding.py compares
+same columns for every body the fast one accepts: tests/estimation_engine/api/test_schema_decoding.py compares
 them on varied real and hand-written bodies.
 """
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 import msgspec
 import numpy as np
 
-from estimation_engine.validation import BatchValidator, ValidatedBatch
+from estimation_engine.api.validation import BatchValidator, ValidatedBatch
 from model_contract.artifact import ModelCard
 
 

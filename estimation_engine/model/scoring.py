@@ -26,11 +26,11 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from estimation_engine.validation import ValidatedBatch
+from estimation_engine.api.validation import ValidatedBatch
 from model_contract.artifact import Estimates, PriceModel
 
 if TYPE_CHECKING:
-    from estimation_engine.fast_model import Predict
+    from estimation_engine.model.fast_path import Predict
 
 log = logging.getLogger(__name__)
 

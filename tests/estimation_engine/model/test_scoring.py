@@ -7,9 +7,9 @@ import asyncio
 import numpy as np
 import pandas as pd
 
-from estimation_engine.scoring import Scorer
+from estimation_engine.api.validation import BatchValidator
+from estimation_engine.model.scoring import Scorer
 from estimation_engine.settings import UnknownCategoryPolicy
-from estimation_engine.validation import BatchValidator
 
 
 def mixed_rows(sample_rows) -> list[dict]:

@@ -21,17 +21,17 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from estimation_engine.metrics import EngineMetrics
-from estimation_engine.model_loading import LoadFailure, ModelLoadError, ServedModel, load_pinned_model
-from estimation_engine.schema_decoding import SchemaDecoder
-from estimation_engine.scoring import Scorer
+from estimation_engine.api.metrics import EngineMetrics
+from estimation_engine.api.schema_decoding import SchemaDecoder
+from estimation_engine.api.validation import BatchValidator, ValidatedBatch
+from estimation_engine.model.model_loading import LoadFailure, ModelLoadError, ServedModel, load_pinned_model
+from estimation_engine.model.scoring import Scorer
 from estimation_engine.settings import EngineSettings
-from estimation_engine.validation import BatchValidator, ValidatedBatch
 from model_contract.artifact import ModelCard
 from model_contract.registry_retries import RetryBudget
 
 if TYPE_CHECKING:
-    from estimation_engine.fast_model import Predict
+    from estimation_engine.model.fast_path import Predict
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +154,9 @@ class EngineState:
     @staticmethod
     def _compiled(served: ServedModel, threads: int) -> Predict | None:
         """The verified fast evaluation of the pipeline, or None (then the pipeline itself is used)."""
-        from estimation_engine.fast_model import UnsupportedModelError, compile_pipeline, verify  # sklearn
+        from estimation_engine.model.fast_path import UnsupportedModelError
+        from estimation_engine.model.fast_path.compile import compile_pipeline
+        from estimation_engine.model.fast_path.verify import verify  # sklearn
 
         model = served.model
         try:
