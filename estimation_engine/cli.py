@@ -55,12 +55,14 @@ def _parser() -> argparse.ArgumentParser:
 
 def _serve(args: argparse.Namespace) -> int:
     from estimation_engine.api.server import serve
-    from estimation_engine.settings import EngineSettings, SettingsError
+    from estimation_engine.settings import EngineSettings
+    from model_contract.config_error import ConfigError
 
     try:
         settings = EngineSettings.from_env()
-    except SettingsError as error:
-        print(f"estimation-engine: {error}", file=sys.stderr)
+    except ConfigError as error:
+        for problem in error.problems:
+            print(f"estimation-engine: invalid setting: {problem}", file=sys.stderr)
         return 2
     return serve(settings, host=args.host, port=args.port)
 

@@ -24,7 +24,6 @@ from infra.components.diagnostics import Diagnostics, DiagnosticTarget
 from infra.components.identities import WorkloadIdentities
 from infra.components.ml_workspace import MlWorkspace
 from infra.components.training_compute import TrainingCompute
-from infra.config_error import ConfigError
 from infra.expiry import Clock, expiry_tag_value, utc_now
 from infra.key_vault_secrets import SecretReader, read_key_vault_secret
 from infra.naming import SUFFIX_LENGTH, Naming
@@ -36,6 +35,7 @@ from infra.overlay import (
 )
 from infra.settings import PROJECT, Settings, settings_from_config
 from infra.stack_config import REPOSITORY_ROOT
+from model_contract.config_error import ConfigError
 
 Outputs = dict[str, Any]
 

@@ -4,7 +4,7 @@
 ``'["Group:<objectId>"]'``), so each type here accepts that string form. A type whose rule pydantic cannot
 state itself validates with a function that raises :func:`refused` (what was wrong and, where that
 depends on the failure, what is allowed); :mod:`infra.settings` turns every pydantic error into one line
-of a :class:`infra.config_error.ConfigError` naming the key.
+of a :class:`model_contract.config_error.ConfigError` naming the key.
 """
 
 from __future__ import annotations
@@ -16,23 +16,13 @@ from functools import partial
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, PlainValidator
-from pydantic_core import PydanticCustomError
 
 from infra.argocd_release import RELEASES as ARGOCD_RELEASES
+from model_contract.config_error import refused
 
 _GUID = r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}"
 _TAG_FORBIDDEN = "<>%&\\?/"
 _TAG_NAME = re.compile(rf"^[^{re.escape(_TAG_FORBIDDEN)}]{{1,512}}$")
-
-
-REFUSED = "refused"
-
-
-def refused(wrong: str, allowed: str | None = None) -> PydanticCustomError:
-    """pydantic's own error for a value a validator refuses: ``wrong`` says why, ``allowed`` (when it
-    depends on the failure) overrides what the setting's description says is accepted."""
-    context = {"wrong": wrong} if allowed is None else {"wrong": wrong, "allowed": allowed}
-    return PydanticCustomError(REFUSED, "{wrong}", context)
 
 
 @dataclass(frozen=True)

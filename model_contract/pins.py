@@ -22,6 +22,9 @@ ENGINE_IMAGE = "estimation-engine"
 
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+# What a pin may say, for messages of whoever else reads a pin (the engine's MODEL_NAME and MODEL_VERSION).
+MODEL_NAME_RULE = "1 to 255 letters, digits, '.', '_' or '-', the first a letter or digit"
+MODEL_VERSION_RULE = "a registry version number (1, 2, ...), or empty for no model yet, never an alias"
 # The digest overlays pin before any image was built: "no image yet" for that environment.
 NO_IMAGE_DIGEST = "sha256:" + "0" * 64
 
@@ -102,20 +105,28 @@ def parse_model_pin(text: str, source: str) -> ModelPin:
         if key not in values:
             raise PinError(f"{source}: missing key {key}")
     name = values["MODEL_NAME"]
-    if not _MODEL_NAME.match(name):
+    if not is_model_name(name):
         raise PinError(f"{source}: MODEL_NAME {name!r} is not a valid model name")
     return ModelPin(name=name, version=_parse_version(values["MODEL_VERSION"], source))
 
 
+def is_model_name(value: str) -> bool:
+    """Whether a pin may name this model (MODEL_NAME_RULE)."""
+    return bool(_MODEL_NAME.match(value))
+
+
+def is_model_version(value: str) -> bool:
+    """Whether a pin may name this version (MODEL_VERSION_RULE): a number, or empty for "no model yet"."""
+    return value == "" or (value.isdigit() and int(value) >= 1)
+
+
 def _parse_version(value: str, source: str) -> int | None:
-    if value == "":
-        return None
-    if not value.isdigit() or int(value) < 1:
+    if not is_model_version(value):
         raise PinError(
             f"{source}: MODEL_VERSION {value!r} must be a registry version number (1, 2, ...) or empty; "
             "pins name immutable versions, never aliases"
         )
-    return int(value)
+    return int(value) if value else None
 
 
 def parse_image_pin(kustomization_text: str, source: str, image: str = ENGINE_IMAGE) -> ImagePin:

@@ -11,6 +11,7 @@ import time
 
 import httpx
 
+from model_contract.pins import MODEL_VERSION_RULE
 from tests.conftest import RegisteredModels
 from tests.estimation_engine.conftest import REPO_ROOT, engine_env
 
@@ -38,8 +39,10 @@ def test_invalid_settings_exit_2_naming_each_variable():
         check=False,
     )
     assert result.returncode == 2
-    assert "MODEL_VERSION 'latest' must be a registry version number" in result.stderr
-    assert "ENGINE_PORT='http'" in result.stderr
+    assert result.stderr.splitlines() == [
+        f"estimation-engine: invalid setting: MODEL_VERSION: 'latest' is not a version; allowed: {MODEL_VERSION_RULE}",
+        "estimation-engine: invalid setting: ENGINE_PORT: 'http' is not a valid integer; allowed: a valid integer",
+    ]
 
 
 def test_load_failure_with_exit_policy_exits_3_with_a_log_line_naming_the_cause(

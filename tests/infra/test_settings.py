@@ -8,11 +8,11 @@ from datetime import date
 
 import pytest
 
-from infra.config_error import ConfigError
 from infra.plan import settings_for
 from infra.setting_values import Principal
 from infra.settings import CONFIG_KEYS, PLACEHOLDER_REPOSITORY_URL, settings_from_config
 from infra.stack_config import load_stack_config
+from model_contract.config_error import ConfigError
 from model_contract.pins import ENVIRONMENTS
 from tests.infra.conftest import FIXED_NOW, REQUIRED_BY_STACK, fixture_config
 
