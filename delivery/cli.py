@@ -17,16 +17,14 @@ from delivery.gitops_remote import GitopsError
 from delivery.pin_change import PinChangeResult
 from delivery.pin_requests import PromotionError
 from delivery.pull_requests.base import PullRequestError
-from delivery.services import SettingsError
-from model_contract.environment_registries import RegistrySettingsError
+from model_contract.config_error import ConfigError
 from model_contract.pins import ENVIRONMENTS, PinError
 from model_contract.registry import RegistryError
-from model_contract.registry_retries import RetryBudget, RetryBudgetError
+from model_contract.registry_retries import RetryBudget
 
 # Errors that mean "fix your input or environment", reported in one line without a traceback.
 USER_ERRORS = (
-    PinError, GitopsError, PullRequestError, RegistryError, GitError, RegistrySettingsError, ImageImportError,
-    RetryBudgetError, PromotionError, SettingsError,
+    ConfigError, PinError, GitopsError, PullRequestError, RegistryError, GitError, ImageImportError, PromotionError,
 )  # fmt: skip
 COMMANDS = ("promote", "rollback", "pin-image", "verify-image", "pins", "prs", "merge")
 
@@ -37,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         RetryBudget.from_environment().apply()  # an unreachable registry fails within the budget, saying so
         return args.handler(args)
     except USER_ERRORS as error:
-        print(f"error: {error}", file=sys.stderr)
+        print("\n".join(f"error: {line}" for line in str(error).splitlines()), file=sys.stderr)
         return 2
 
 
@@ -120,9 +118,10 @@ def report_change(result: PinChangeResult) -> int:
 
 def _promote(args: argparse.Namespace) -> int:
     from delivery.promote import promote
-    from delivery.services import JobSettings, build_services
+    from delivery.services import build_services
+    from delivery.settings import DeliverySettings
 
-    services = build_services(JobSettings.from_environment())
+    services = build_services(DeliverySettings.from_environment())
     promotion = promote(services, args.target, source=args.source, model_version=args.model_version)
     if promotion.copy is not None:
         print(f"model: {promotion.copy.describe()}")
@@ -132,16 +131,18 @@ def _promote(args: argparse.Namespace) -> int:
 
 def _rollback(args: argparse.Namespace) -> int:
     from delivery.rollback import rollback
-    from delivery.services import JobSettings, build_services
+    from delivery.services import build_services
+    from delivery.settings import DeliverySettings
 
-    return report_change(rollback(build_services(JobSettings.from_environment()), args.env))
+    return report_change(rollback(build_services(DeliverySettings.from_environment()), args.env))
 
 
 def _pin_image(args: argparse.Namespace) -> int:
     from delivery.image_pin import pin_image
-    from delivery.services import JobSettings, build_services
+    from delivery.services import build_services
+    from delivery.settings import DeliverySettings
 
-    services = build_services(JobSettings.from_environment())
+    services = build_services(DeliverySettings.from_environment())
     return report_change(pin_image(services, args.env, name=args.name, digest=args.digest, tag=args.tag))
 
 
@@ -154,9 +155,10 @@ def _verify_image(args: argparse.Namespace) -> int:
 
 
 def _pins(args: argparse.Namespace) -> int:
-    from delivery.services import JobSettings, build_services
+    from delivery.services import build_services
+    from delivery.settings import DeliverySettings
 
-    remote = build_services(JobSettings.from_environment()).remote
+    remote = build_services(DeliverySettings.from_environment()).remote
     pins = remote.read_pins()
     for env in [args.env] if args.env else ENVIRONMENTS:
         if not args.env:

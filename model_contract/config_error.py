@@ -69,11 +69,12 @@ def validation_problems(
             yield from cause.problems
             continue
         location = tuple(item["loc"])
-        name = (key or _dotted)(location)
+        name = (key or dotted)(location)
         yield Problem(name, _wrong(item), context.get("allowed") or _allowed(item, model, location))
 
 
-def _dotted(location: tuple[Any, ...]) -> str:
+def dotted(location: tuple[Any, ...]) -> str:
+    """A location as a dotted key: ``('gate', 'metric')`` -> ``gate.metric``."""
     return ".".join(str(part) for part in location if not str(part).startswith(("function-", "tuple[")))
 
 
@@ -93,6 +94,8 @@ def _wrong(item: Any) -> str:
         return f"{value!r} is {_BOUNDS[kind][0]} {context[_BOUNDS[kind][1]]}"
     if kind in ("literal_error", "enum"):
         return f"{value!r} is not one of the choices"
+    if kind == "string_pattern_mismatch":
+        return f"{value!r} does not match {context['pattern']}"
     return f"{value!r} is not {_expected(item['msg'])}"
 
 

@@ -19,16 +19,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from model_contract.config_error import ConfigError, Problem
 from model_contract.local_state import default_tracking_uri
 from model_contract.pins import ENVIRONMENTS
 from model_contract.registry import ModelRegistry
 
 GENERIC_VARIABLE = "MLFLOW_TRACKING_URI"
 LOCAL_DEFAULT = "the embedded default"
-
-
-class RegistrySettingsError(ValueError):
-    """The environments' registries are not set up for what was asked; the message names the variables."""
 
 
 def registry_variable(env: str) -> str:
@@ -83,7 +80,7 @@ class EnvironmentRegistries:
 
     def location(self, env: str) -> RegistryLocation:
         if env not in self.locations:
-            raise RegistrySettingsError(f"no registry is configured for environment {env!r}")
+            raise ConfigError.of("environment", f"{env!r} has no registry", ", ".join(self.locations))
         return self.locations[env]
 
     def registry(self, env: str) -> ModelRegistry:
@@ -94,14 +91,15 @@ class EnvironmentRegistries:
 
     def for_promotion(self, source: str, target: str) -> tuple[ModelRegistry, ModelRegistry]:
         """The source's and the target's registries; refused unless each is named for its environment."""
-        vague = [
-            self.location(env) for env in (source, target) if not self.location(env).environment_specific
-        ]
+        vague = [env for env in (source, target) if not self.location(env).environment_specific]
         if vague:
-            needed = " and ".join(registry_variable(env) for env in (source, target))
-            raise RegistrySettingsError(
-                f"a promotion from {source} to {target} reads {source}'s registry and writes {target}'s, but "
-                f"{GENERIC_VARIABLE} names one registry for every environment: set {needed} "
-                f"(pulumi stack output mlflowTrackingUri --stack <env>)"
+            raise ConfigError(
+                Problem(
+                    registry_variable(env),
+                    f"not set, and {GENERIC_VARIABLE} names one registry for every environment while a "
+                    f"promotion from {source} to {target} reads {source}'s registry and writes {target}'s",
+                    f"{env}'s own MLflow registry: pulumi stack output mlflowTrackingUri --stack {env}",
+                )
+                for env in vague
             )
         return self.registry(source), self.registry(target)

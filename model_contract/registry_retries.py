@@ -21,6 +21,10 @@ import sys
 from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from model_contract.config_error import ConfigError, validation_problems
+
 BUDGET_VARIABLE = "REGISTRY_RETRY_SECONDS"
 DEFAULT_BUDGET_SECONDS = 30.0
 MAX_BUDGET_SECONDS = 3600.0
@@ -41,8 +45,18 @@ _SET_BY_BUDGET: dict[str, str] = {}  # what this module last set each MLflow var
 _APPLIED: list[RetryBudget] = []  # the budget in force in this process, once applied
 
 
-class RetryBudgetError(ValueError):
-    """REGISTRY_RETRY_SECONDS is not a usable number of seconds."""
+ALLOWED = f"a number of seconds from 1 to {MAX_BUDGET_SECONDS:g}"
+
+
+class BudgetSetting(BaseModel):
+    """The one setting, read from the environment at the edge (the engine reads it with its own settings)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    seconds: float = Field(
+        DEFAULT_BUDGET_SECONDS, alias=BUDGET_VARIABLE, ge=1, le=MAX_BUDGET_SECONDS, allow_inf_nan=False,
+        description=ALLOWED,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -56,9 +70,7 @@ class RetryBudget:
     @classmethod
     def of(cls, seconds: float) -> RetryBudget:
         if not math.isfinite(seconds) or not 1 <= seconds <= MAX_BUDGET_SECONDS:
-            raise RetryBudgetError(
-                f"{BUDGET_VARIABLE}={seconds:g}: expected a number of seconds from 1 to {MAX_BUDGET_SECONDS:g}"
-            )
+            raise ConfigError.of(BUDGET_VARIABLE, f"{seconds:g} is out of range", ALLOWED)
         retries = 0
         for candidate in range(MAX_RETRIES, 0, -1):
             if (candidate + 1) * MIN_ATTEMPT_SECONDS + _sleeps(candidate) <= seconds:
@@ -70,15 +82,11 @@ class RetryBudget:
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> RetryBudget:
         raw = (os.environ if environ is None else environ).get(BUDGET_VARIABLE, "").strip()
-        if not raw:
-            return cls.of(DEFAULT_BUDGET_SECONDS)
         try:
-            seconds = float(raw)
-        except ValueError:
-            raise RetryBudgetError(
-                f"{BUDGET_VARIABLE}={raw!r}: expected a number of seconds from 1 to {MAX_BUDGET_SECONDS:g}"
-            ) from None
-        return cls.of(seconds)
+            setting = BudgetSetting.model_validate({BUDGET_VARIABLE: raw} if raw else {})
+        except ValidationError as error:
+            raise ConfigError(validation_problems(error, BudgetSetting)) from None
+        return cls.of(setting.seconds)
 
     @classmethod
     def in_force(cls) -> RetryBudget:

@@ -18,15 +18,14 @@ from pathlib import Path
 from delivery import cli as delivery_cli
 from model_contract.pins import ENVIRONMENTS
 from model_contract.registry_retries import RetryBudget
-from training.config import DEFAULT_CONFIG, ConfigError, load_config
+from training.config import DEFAULT_CONFIG, load_config
 from training.conformal import CalibrationError
 from training.dataset import DataError
-from training.estimator import EstimatorConfigError
 from training.gate import SWITCH_FLAG
 
-# Errors that mean "fix your input or environment", reported in one line without a traceback: the
-# training job's own, and delivery's (the job reads the champion from the gitops remote and opens its PR).
-USER_ERRORS = (ConfigError, DataError, EstimatorConfigError, CalibrationError, *delivery_cli.USER_ERRORS)
+# Errors that mean "fix your input or environment", reported without a traceback: the training job's own,
+# and delivery's (ConfigError among them; the job reads the champion and opens its PR through delivery).
+USER_ERRORS = (DataError, CalibrationError, *delivery_cli.USER_ERRORS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -45,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         RetryBudget.from_environment().apply()  # an unreachable registry fails within the budget, saying so
         return args.handler(args)
     except (*USER_ERRORS, ChampionError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print("\n".join(f"error: {line}" for line in str(error).splitlines()), file=sys.stderr)
         return 2
 
 
@@ -72,11 +71,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from delivery.services import JobSettings, build_services
     from training.runner import run
+    from training.services import job_services
 
     config = load_config(args.config)
-    services = build_services(JobSettings.from_environment())
+    services = job_services()
     outcome = run(config, args.env, services, force=args.force, switch_model=args.switch_model)
     print(f"verdict: {outcome.verdict.reason}")
     if outcome.registered is not None:

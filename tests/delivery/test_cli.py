@@ -19,4 +19,6 @@ def test_an_unknown_provider_setting_exits_2(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("MLOPS_HOME", str(tmp_path / "state"))
     monkeypatch.setenv("GITOPS_PROVIDER", "svn")
     assert main(["promote", "--from", "dev", "--to", "qa"]) == 2
-    assert "GITOPS_PROVIDER='svn'" in capsys.readouterr().err
+    assert capsys.readouterr().err == (
+        "error: GITOPS_PROVIDER: 'svn' is not one of the choices; allowed: local, github or azure-repos\n"
+    )

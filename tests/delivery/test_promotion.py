@@ -10,7 +10,8 @@ from delivery.model_copy import TAG_SOURCE_ENV, TAG_SOURCE_VERSION
 from delivery.pin_requests import PromotionError
 from delivery.promote import promote
 from delivery.rollback import rollback
-from model_contract.environment_registries import EnvironmentRegistries, RegistrySettingsError
+from model_contract.config_error import ConfigError
+from model_contract.environment_registries import EnvironmentRegistries
 from model_contract.pins import ModelPin, PinError, kustomization_path, model_pin_path, parse_image_pin
 from model_contract.registry import ChecksumMismatchError, ModelRegistry, RegistryError
 from model_contract.registry_retries import RetryBudget
@@ -118,8 +119,12 @@ def test_an_unreachable_target_registry_leaves_no_version_and_no_pull_request(wo
 
 def test_a_promotion_needs_each_environments_own_registry_not_the_generic_one():
     registries = EnvironmentRegistries.resolve({"qa": "http://qa.example"}, "http://one-for-all.example")
-    with pytest.raises(RegistrySettingsError, match="set MLFLOW_TRACKING_URI_DEV and MLFLOW_TRACKING_URI_QA"):
+    with pytest.raises(ConfigError) as raised:
         registries.for_promotion("dev", "qa")
+    assert [problem.key for problem in raised.value.problems] == ["MLFLOW_TRACKING_URI_DEV"]
+    assert str(raised.value).endswith(
+        "allowed: dev's own MLflow registry: pulumi stack output mlflowTrackingUri --stack dev"
+    )
     assert registries.location("qa").tracking_uri == "http://qa.example"
     assert registries.location("prod").origin == "MLFLOW_TRACKING_URI"  # a single-environment job may use it
 

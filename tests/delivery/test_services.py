@@ -1,4 +1,5 @@
-"""Settings from the environment: the default needs none; cloud providers name what they miss."""
+"""Delivery's settings from the environment: the default needs none; cloud providers name, at once and one
+line each, every setting they miss."""
 
 import base64
 
@@ -6,29 +7,41 @@ import pytest
 
 from delivery.pull_requests.azure_repos import AzureReposPullRequests
 from delivery.pull_requests.github import GitHubPullRequests
-from delivery.services import JobSettings, SettingsError, build_services
+from delivery.services import build_services
+from delivery.settings import DeliverySettings
+from model_contract.config_error import ConfigError
 
 TOKEN = "ghp_fake_token_for_tests_only"
 
 
+def refusal(environ: dict[str, str]) -> list[str]:
+    with pytest.raises(ConfigError) as raised:
+        DeliverySettings.from_environment(environ)
+    return str(raised.value).splitlines()
+
+
 def test_an_unknown_provider_is_refused_by_variable_name():
-    with pytest.raises(
-        SettingsError, match="GITOPS_PROVIDER='gitlab': expected one of local, github, azure-repos"
-    ):
-        JobSettings.from_environment({"GITOPS_PROVIDER": "gitlab"})
+    assert refusal({"GITOPS_PROVIDER": "gitlab"}) == [
+        "GITOPS_PROVIDER: 'gitlab' is not one of the choices; allowed: local, github or azure-repos"
+    ]
 
 
-def test_github_needs_its_token_and_repository():
-    with pytest.raises(SettingsError, match="GITHUB_TOKEN is not set"):
-        build_services(
-            JobSettings.from_environment({"GITOPS_PROVIDER": "github", "GITHUB_REPOSITORY": "o/r"})
-        )
-    with pytest.raises(SettingsError, match="GITHUB_REPOSITORY is not set"):
-        build_services(JobSettings.from_environment({"GITOPS_PROVIDER": "github", "GITHUB_TOKEN": TOKEN}))
+def test_github_needs_its_token_and_repository_both_named_at_once():
+    assert refusal({"GITOPS_PROVIDER": "github"}) == [
+        "GITHUB_TOKEN: not set, and GITOPS_PROVIDER=github needs it; allowed: a token that may write pull "
+        "requests and contents of the repository",
+        "GITHUB_REPOSITORY: not set, and GITOPS_PROVIDER=github needs it; allowed: owner/name of the gitops "
+        "repository",
+    ]
+    assert refusal({"GITOPS_PROVIDER": "github", "GITHUB_TOKEN": TOKEN, "GITHUB_REPOSITORY": "gitops"}) == [
+        "GITHUB_REPOSITORY: 'gitops' does not match ^[^/\\s]+/[^/\\s]+$; allowed: "
+        "owner/name of the gitops repository on GitHub"
+    ]
+    assert all(TOKEN not in line for line in refusal({"GITOPS_PROVIDER": "github", "GITHUB_TOKEN": TOKEN}))
 
 
 def test_github_settings_build_a_remote_whose_url_and_repr_carry_no_token():
-    settings = JobSettings.from_environment(
+    settings = DeliverySettings.from_environment(
         {"GITOPS_PROVIDER": "github", "GITHUB_REPOSITORY": "octo-org/gitops", "GITHUB_TOKEN": TOKEN}
     )
     services = build_services(settings)
@@ -42,7 +55,7 @@ def test_github_settings_build_a_remote_whose_url_and_repr_carry_no_token():
 
 def test_azure_repos_uses_the_pipeline_bearer_token_when_no_pat_is_set():
     services = build_services(
-        JobSettings.from_environment({
+        DeliverySettings.from_environment({
             "GITOPS_PROVIDER": "azure-repos", "AZURE_DEVOPS_ORG_URL": "https://dev.azure.com/fabrikam",
             "AZURE_DEVOPS_PROJECT": "pricing", "AZURE_DEVOPS_REPOSITORY": "platform", "SYSTEM_ACCESSTOKEN": "t0k",
         })
@@ -52,6 +65,7 @@ def test_azure_repos_uses_the_pipeline_bearer_token_when_no_pat_is_set():
     assert services.remote.auth_env["GIT_CONFIG_VALUE_0"] == "Authorization: Bearer t0k"
 
 
-def test_azure_repos_without_any_token_is_refused():
-    with pytest.raises(SettingsError, match=r"AZURE_DEVOPS_EXT_PAT .* or SYSTEM_ACCESSTOKEN"):
-        build_services(JobSettings.from_environment({"GITOPS_PROVIDER": "azure-repos"}))
+def test_azure_repos_without_its_repository_or_any_token_is_refused_naming_each_variable():
+    assert [line.split(":")[0] for line in refusal({"GITOPS_PROVIDER": "azure-repos"})] == [
+        "AZURE_DEVOPS_ORG_URL", "AZURE_DEVOPS_PROJECT", "AZURE_DEVOPS_REPOSITORY", "AZURE_DEVOPS_EXT_PAT",
+    ]  # fmt: skip

@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from model_contract.registry_retries import BUDGET_VARIABLE, RetryBudget, RetryBudgetError
+from model_contract.config_error import ConfigError
+from model_contract.registry_retries import BUDGET_VARIABLE, RetryBudget
 from tests.conftest import REPO_ROOT, refusing_registry, stalled_registry, write_small_config
 
 # Generous on purpose: the bound proves "within the budget, not MLflow's 255 s", not a speed.
@@ -27,10 +28,15 @@ def test_the_default_budget_is_three_attempts_of_nine_seconds():
     assert budget.mlflow_settings()["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "9"
 
 
-@pytest.mark.parametrize("value", ["soon", "0", "-5", "nan", "99999"])
-def test_an_unusable_budget_is_refused_naming_the_variable(value):
-    with pytest.raises(RetryBudgetError, match=f"{BUDGET_VARIABLE}="):
+@pytest.mark.parametrize(
+    ("value", "wrong"),
+    [("soon", "'soon' is not a valid number"), ("0", "'0' is below 1.0"), ("-5", "'-5' is below 1.0"),
+     ("nan", "'nan' is not a finite number"), ("99999", "'99999' is above 3600.0")],
+)  # fmt: skip
+def test_an_unusable_budget_is_refused_naming_the_variable(value, wrong):
+    with pytest.raises(ConfigError) as raised:
         RetryBudget.from_environment({BUDGET_VARIABLE: value})
+    assert str(raised.value) == f"{BUDGET_VARIABLE}: {wrong}; allowed: a number of seconds from 1 to 3600"
 
 
 def test_an_operators_own_mlflow_setting_wins_over_the_budget():

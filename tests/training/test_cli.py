@@ -6,7 +6,9 @@ from training.cli import main
 def test_a_missing_config_exits_2_with_the_file_named(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("MLOPS_HOME", str(tmp_path / "state"))
     assert main(["run", "--env", "dev", "--config", str(tmp_path / "nope.yaml")]) == 2
-    assert capsys.readouterr().err.strip() == f"error: {tmp_path / 'nope.yaml'}: config file not found"
+    assert capsys.readouterr().err.strip() == (
+        f"error: {tmp_path / 'nope.yaml'}: config file not found; allowed: a training config YAML file"
+    )
 
 
 def test_a_command_that_moved_to_delivery_says_so_on_one_line_and_runs_there(tmp_path, capsys, monkeypatch):

@@ -43,13 +43,11 @@ STEPS = ("prepare", "train", "evaluate", "register", "bump")
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    from delivery.services import SettingsError
-    from training.azureml.gitops_token import GitopsTokenError
     from training.cli import USER_ERRORS
 
     try:
         return args.handler(args)
-    except (*USER_ERRORS, steps.ChampionError, SettingsError, HandoffError, GitopsTokenError) as error:
+    except (*USER_ERRORS, steps.ChampionError, HandoffError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 
@@ -138,12 +136,12 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from delivery.services import JobSettings, build_services
     from training.azureml.gitops_token import ensure_gitops_token
+    from training.services import job_services
 
     config = load_config(args.config)
     ensure_gitops_token()
-    services = build_services(JobSettings.from_environment())
+    services = job_services()
     # The champion first: if it cannot be read, the gate cannot be trusted and nothing else matters.
     registry = services.registry(args.env)
     champion = steps.read_champion(args.env, services.remote, registry)
@@ -193,8 +191,8 @@ def _register(args: argparse.Namespace) -> int:
 
 
 def _bump(args: argparse.Namespace) -> int:
-    from delivery.services import JobSettings, build_services
     from training.azureml.gitops_token import ensure_gitops_token
+    from training.services import job_services
 
     registration = read_registration(args.registration)
     if not registration.registered or registration.name is None or registration.version is None:
@@ -203,7 +201,7 @@ def _bump(args: argparse.Namespace) -> int:
         return 0
     decision = read_decision(args.decision)
     ensure_gitops_token()
-    services = build_services(JobSettings.from_environment())
+    services = job_services()
     registry = services.registry(decision["env"])
     version = registry.get(registration.name, registration.version)
     pin, pin_text = champion_pin_from_decision(decision)
@@ -230,9 +228,9 @@ def _with_data(config: TrainingConfig, data: Path | None) -> TrainingConfig:
 
 def _registry(env: str) -> ModelRegistry:
     """The environment's registry alone (train and register need no gitops remote)."""
-    from delivery.services import JobSettings, build_registry
+    from training.services import job_registry
 
-    return build_registry(JobSettings.from_environment(), env)
+    return job_registry(env)
 
 
 def _boolean(value: str) -> bool:
