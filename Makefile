@@ -76,6 +76,13 @@ mutation: $(VENV)/.mutation-installed
 	@echo "Mutants that survived or that no test reached:"
 	@$(BIN)/mutmut results | grep -E ": (survived|no tests|suspicious)$$" || echo "    none"
 
+# The fast path's equality tests on whatever scikit-learn .venv holds, with no install step of its own:
+# .pipelines/fast-path-sklearn.yml upgrades scikit-learn to its newest release first (outside pyproject's
+# range on purpose), and a dependency on .venv/.installed would put the pinned one back.
+fast-path-equality:  ## the fast path equals pipeline.predict (not part of make test, which runs it too)
+	$(BIN)/python -m pytest tests/estimation_engine/model/test_fast_model.py -q -n 0 -p no:cacheprovider
+.PHONY: fast-path-equality
+
 bench-engine: $(VENV)/.installed  ## serving benchmark: the engine vs the Azure ML inference server (figures, not a test)
 	$(BIN)/python benchmarks/engine/run.py
 .PHONY: bench-engine

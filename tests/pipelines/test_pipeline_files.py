@@ -32,7 +32,7 @@ SCHEMA_FILE = REPO_ROOT / "tests" / "data" / "schemas" / "azure-pipelines" / "se
 ALL_FILES = pipeline_files() + template_files()
 EXPECTED_PIPELINES = {
     "ci.yml", "prepare-data.yml", "train-evaluate-register.yml", "build-image.yml", "deploy-dev.yml",
-    "delete-dev.yml", "deploy-qa.yml", "promote-prod.yml", "deploy-prod.yml",
+    "delete-dev.yml", "deploy-qa.yml", "promote-prod.yml", "deploy-prod.yml", "fast-path-sklearn.yml",
 }  # fmt: skip
 
 
@@ -216,6 +216,8 @@ def test_run_time_values_are_not_mistaken_for_literals():
         ("deploy-prod.yml", ("python", "-m", "delivery", "verify-image", "--env", "prod")),
         ("deploy-prod.yml", ("python", ".pipelines/scripts/argocd_rollout.py")),
         ("deploy-prod.yml", ("python", "-m", "delivery", "rollback", "--env", "prod")),
+        ("fast-path-sklearn.yml", ("python", "-m", "pip", "install", "--upgrade", "scikit-learn")),
+        ("fast-path-sklearn.yml", ("make", "fast-path-equality")),
     ],
 )
 def test_each_pipeline_runs_its_part_of_the_delivery(name, command):

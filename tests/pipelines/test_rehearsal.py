@@ -15,7 +15,7 @@ from tests.pipelines.rehearsal.scenarios import BLOCKED_BY_WINDOW, argo_applicat
 
 REHEARSED = {
     "ci.yml", "prepare-data.yml", "train-evaluate-register.yml", "build-image.yml", "deploy-dev.yml",
-    "delete-dev.yml", "deploy-qa.yml", "promote-prod.yml", "deploy-prod.yml",
+    "delete-dev.yml", "deploy-qa.yml", "promote-prod.yml", "deploy-prod.yml", "fast-path-sklearn.yml",
 }  # fmt: skip
 PULUMI_UP = "pulumi up --stack {} --refresh --yes --non-interactive --diff --policy-pack infra/policies"
 # Argo CD answers at once in the deploy-prod scenarios: a verdict not read on the first poll is a regression,
@@ -113,6 +113,20 @@ def test_ci_runs_lint_and_tests_with_the_makefile(rehearse):
     run = rehearse("ci.yml", reason="PullRequest")
     _succeeded(run)
     assert run.transcript("make") == ["-: make lint", "-: make test"]
+
+
+def test_the_fast_path_check_upgrades_scikit_learn_then_runs_the_equality_tests(rehearse):
+    run = rehearse("fast-path-sklearn.yml", reason="Schedule")
+    _succeeded(run)
+    assert run.transcript("python", "make") == [
+        "-: python -m venv .venv",
+        "-: python -m pip install --upgrade pip",
+        "-: python -m pip install -e .[training,dev]",
+        "-: python -m pip install --upgrade scikit-learn",
+        "-: make fast-path-equality",
+    ]
+    [upgrade] = [c for c in run.commands("python", "-m", "pip") if "scikit-learn" in c["argv"]]
+    assert upgrade["upgraded"] == ["scikit-learn"]
 
 
 # --- qa -------------------------------------------------------------------------------------------------

@@ -3,7 +3,9 @@ repository's commands that would reach the cloud; everything else runs for real.
 
 * ``-m pip install -e ".[extras]"`` (or ``.``) installs this repository into *this* interpreter: from then on
   it imports the repository and its dependencies (those of the project's own ``.venv``). ``--upgrade pip``
-  and the like are accepted; any other package is refused: the rehearsal downloads nothing.
+  and the like are accepted, and so is ``--upgrade <a dependency the installed repository declares>``
+  (recorded as ``upgraded``, not performed: the interpreter keeps the project's own versions); any other
+  package is refused: the rehearsal downloads nothing.
 * ``-m venv DIR`` creates an empty interpreter at DIR.
 * ``-m training|delivery|infra|estimation_engine <command>`` for the commands in INTERCEPTED does not run: it would
   reach Azure (a registry, Azure ML, a container registry, Azure Repos) or, for ``smoke``, an engine. Instead
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import subprocess
 import sys
 import tomllib
@@ -116,6 +119,9 @@ def _pip(root: Path, manifest: dict, args: list[str], details: dict) -> int:
             )
         if spec in ("pip", "setuptools", "wheel"):
             continue
+        if "--upgrade" in args and spec in _declared_dependencies(manifest):
+            details.setdefault("upgraded", []).append(spec)
+            continue
         _install_project(root, manifest, spec, details)
     write_manifest(root, manifest)
     return 0
@@ -140,6 +146,14 @@ def _install_project(root: Path, manifest: dict, spec: str, details: dict) -> No
     manifest["extras"] = sorted(set(manifest["extras"]) | (wanted & declared))
     manifest["project"] = project["name"]
     details["installed"] = {"project": project["name"], "extras": manifest["extras"], "into": str(root)}
+
+
+def _declared_dependencies(manifest: dict) -> set[str]:
+    """The names of the installed repository's dependencies (none before it is installed)."""
+    if manifest["project"] is None:
+        return set()
+    project = tomllib.loads((Path(manifest["installed"][0]) / "pyproject.toml").read_text())["project"]
+    return {re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0] for requirement in project["dependencies"]}
 
 
 def _venv(args: list[str]) -> int:
