@@ -9,12 +9,13 @@ server the same graceful way and the process exits with EXIT_LOAD_FAILED.
 from __future__ import annotations
 
 import logging
+import os
 
 import uvicorn
 
-from estimation_engine.allocator import keep_freed_memory
 from estimation_engine.api.app import create_app
 from estimation_engine.api.logs import configure_logging
+from estimation_engine.malloc_tunables import in_force
 from estimation_engine.model.model_loading import ModelLoadError
 from estimation_engine.settings import EngineSettings, LoadFailurePolicy, unknown_engine_variables
 
@@ -25,8 +26,7 @@ log = logging.getLogger(__name__)
 def serve(settings: EngineSettings, host: str | None = None, port: int | None = None) -> int:
     """Serve until stopped; returns the process exit code."""
     configure_logging(settings.log_level)
-    if not keep_freed_memory():
-        log.info("malloc left at its defaults (not glibc, or MALLOC_* set): freed memory returns to the OS")
+    log.info("malloc: %s", in_force(os.environ))
     for variable in unknown_engine_variables():
         log.warning(
             "%s is not an engine setting and is ignored (see estimation_engine/settings.py)", variable

@@ -11,6 +11,7 @@ import tomllib
 import pytest
 
 from estimation_engine.cli import _parser
+from estimation_engine.malloc_tunables import TUNABLES, VARIABLE
 from estimation_engine.settings import DEFAULT_PORT, EngineSettings
 from tests.estimation_engine.conftest import REPO_ROOT
 
@@ -85,6 +86,8 @@ def test_exposed_port_and_environment_match_the_settings(runtime):
     assert str(settings.cache_dir) == "/var/cache/estimation-engine"
     # numba's compiled tree kernel must be cached somewhere writable: the root filesystem is read-only.
     assert env["NUMBA_CACHE_DIR"].startswith(str(settings.cache_dir) + "/")
+    # glibc reads its malloc tunables at process start: the image sets the ones serve would re-execute with.
+    assert env[VARIABLE] == TUNABLES
 
 
 def test_entrypoint_and_healthcheck_are_commands_the_cli_accepts(runtime):
