@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
+from datetime import datetime, timedelta
 
 from estimation_engine.api.logs import JsonFormatter, request_id
 
@@ -73,3 +75,15 @@ def test_log_lines_are_json_with_the_request_id_and_extra_fields():
         request_id.reset(token)
     assert line["message"] == "POST /x" and line["request_id"] == "req-42" and line["status"] == 200
     assert line["level"] == "INFO" and line["logger"] == "estimation_engine.access"
+
+
+def test_a_log_line_carries_its_time_in_utc_and_an_exception_whole_but_not_uvicorns_coloured_copy():
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        record = logging.LogRecord("uvicorn.error", logging.ERROR, __file__, 1, "failed", (), sys.exc_info())
+    record.color_message = "\x1b[31mfailed\x1b[0m"
+    line = json.loads(JsonFormatter().format(record))
+    assert datetime.fromisoformat(line["time"]).utcoffset() == timedelta(0)
+    assert line["exception"].startswith("Traceback") and "ValueError: boom" in line["exception"]
+    assert "color_message" not in line and "request_id" not in line
