@@ -1,15 +1,20 @@
 """The OpenAPI schemas of the request and response bodies, built from the served model's signature.
 
 The docs page (``/docs``) then shows the real feature names, their types, which are required and the
-categories seen in training. Until a model is loaded the property schema is a generic object.
+categories seen in training: the property schema is generated from the msgspec struct that decodes the
+requests (schema_decoding.property_struct), so the documented contract is the decoded one. Until a model is
+loaded the property schema is a generic object.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
+from estimation_engine.api.schema_decoding import property_struct
 from estimation_engine.settings import UnknownCategoryPolicy
-from model_contract.artifact import Feature, ModelCard
+from model_contract.artifact import ModelCard
 
 ESTIMATE_REQUEST = "EstimateRequest"
 ESTIMATE_RESPONSE = "EstimateResponse"
@@ -32,34 +37,19 @@ def json_body(name: str, description: str = "") -> dict[str, Any]:
 
 
 def property_schema(card: ModelCard | None, unknown_categories: UnknownCategoryPolicy) -> dict[str, Any]:
+    """The schema of one property: msgspec's JSON Schema of the very struct that decodes requests."""
     if card is None:
         return {
             "type": "object",
             "description": "Feature values by name (the schema shows the model's features once it is loaded).",
             "additionalProperties": True,
         }
-    return {
-        "type": "object",
-        "description": f"One property, by feature name ({card.model_name}). Optional features may be missing or null.",
-        "properties": {f.name: _feature_schema(f, unknown_categories) for f in card.features},
-        "required": [f.name for f in card.features if f.required],
-        "additionalProperties": False,
-    }
-
-
-def _feature_schema(feature: Feature, unknown_categories: UnknownCategoryPolicy) -> dict[str, Any]:
-    if feature.kind == "numeric":
-        return {"type": "number" if feature.required else ["number", "null"]}
-    schema: dict[str, Any] = {"type": "string" if feature.required else ["string", "null"]}
-    if unknown_categories is UnknownCategoryPolicy.REJECT:
-        schema["enum"] = [*feature.categories, *([] if feature.required else [None])]
-    else:
-        schema["examples"] = list(feature.categories[:5])
-        schema["description"] = (
-            "Levels seen in training: "
-            + ", ".join(feature.categories)
-            + ". Other levels are accepted with a warning."
-        )
+    struct = property_struct(card, unknown_categories)
+    _, components = msgspec.json.schema_components([struct], ref_template="#/components/schemas/{name}")
+    schema = components[struct.__name__]
+    schema["description"] = (
+        f"One property, by feature name ({card.model_name}). Optional features may be missing or null."
+    )
     return schema
 
 

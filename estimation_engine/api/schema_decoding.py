@@ -12,15 +12,20 @@ again by the exhaustive path (``http_io.parse_json`` and ``BatchValidator.valida
 offending field; the first error msgspec found is not what the caller gets. The two paths must give the
 same columns for every body the fast one accepts: tests/estimation_engine/api/test_schema_decoding.py compares
 them on varied real and hand-written bodies.
+
+The same struct is the request contract the docs show: api_schema.py takes the OpenAPI ``Property`` schema
+from ``property_struct`` through msgspec's own JSON Schema generator, so what is documented is what decodes.
 """
 
 from __future__ import annotations
 
+from typing import Annotated, Any
+
 import msgspec
-import numpy as np
 
 from estimation_engine.api.validation import BatchValidator, ValidatedBatch
-from model_contract.artifact import ModelCard
+from estimation_engine.settings import UnknownCategoryPolicy
+from model_contract.artifact import Feature, ModelCard
 
 
 class TooManyItemsError(Exception):
@@ -45,19 +50,7 @@ class SchemaDecoder:
         self.validator = validator
         self.max_items = max_items
         self.width = len(card.features)
-        fields, renamed = [], {}
-        for position, feature in enumerate(card.features):
-            kind = float if feature.kind == "numeric" else str
-            attribute = f"f{position}"  # feature names need not be Python identifiers
-            renamed[attribute] = feature.name
-            if feature.required:
-                fields.append((attribute, kind))
-            else:  # an absent feature is missing: NaN, as BatchValidator makes of a null
-                fields.append((attribute, kind | None, np.nan))
-        # Required fields first: a field without a default may not follow one with a default.
-        fields.sort(key=lambda field: len(field) == 3)
-        # gc=False: a batch is a thousand short-lived structs that hold no reference cycles.
-        item = msgspec.defstruct("Property", fields, rename=renamed, forbid_unknown_fields=True, gc=False)
+        item = property_struct(card, validator.unknown_categories)
         body = msgspec.defstruct(
             "Batch", [("items", list[item])], rename={"items": key}, forbid_unknown_fields=True
         )
@@ -98,3 +91,36 @@ class SchemaDecoder:
             return
         if count > self.max_items:
             raise TooManyItemsError(count)
+
+
+def property_struct(card: ModelCard, unknown_categories: UnknownCategoryPolicy) -> type[msgspec.Struct]:
+    """One property of ``card``'s model as a msgspec struct: numbers for numeric features, strings for
+    categories, required features present and not null, no unknown key; fields in signature order but the
+    required first (a field without a default may not follow one with a default). The annotations only
+    document (what the docs show of the categories); they constrain nothing the validator checks."""
+    fields: list[tuple[Any, ...]] = []
+    renamed = {}
+    for position, feature in enumerate(card.features):
+        attribute = f"f{position}"  # feature names need not be Python identifiers
+        renamed[attribute] = feature.name
+        base = float if feature.kind == "numeric" else str
+        kind = Annotated[base, _documented(feature, unknown_categories)]
+        if feature.required:
+            fields.append((attribute, kind))
+        else:  # an absent feature is missing: None, as a null (BatchValidator makes both NaN)
+            fields.append((attribute, kind | None, None))
+    fields.sort(key=lambda field: len(field) == 3)
+    # gc=False: a batch is a thousand short-lived structs that hold no reference cycles.
+    return msgspec.defstruct("Property", fields, rename=renamed, forbid_unknown_fields=True, gc=False)
+
+
+def _documented(feature: Feature, unknown_categories: UnknownCategoryPolicy) -> msgspec.Meta:
+    if feature.kind == "numeric":
+        return msgspec.Meta()
+    if unknown_categories is UnknownCategoryPolicy.REJECT:
+        levels = [*feature.categories, *([] if feature.required else [None])]
+        return msgspec.Meta(extra_json_schema={"enum": levels})
+    described = (
+        f"Levels seen in training: {', '.join(feature.categories)}. Other levels are accepted with a warning."
+    )
+    return msgspec.Meta(description=described, examples=list(feature.categories[:5]))

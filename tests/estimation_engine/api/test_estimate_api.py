@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 
+import jsonschema
 import numpy as np
 import pytest
 
@@ -141,3 +142,23 @@ def test_openapi_request_schema_shows_the_model_features(http, reference_models,
     assert prop["additionalProperties"] is False
     assert schemas["EstimateRequest"]["properties"]["properties"]["maxItems"] == 1000
     assert http.get("/docs").status_code == 200
+
+
+def test_the_documented_property_schema_is_the_contract_the_decoder_applies(http, registered_models):
+    """The docs' Property schema comes from the struct that decodes requests: what it accepts, the engine
+    answers; what it refuses (an unknown key, a required feature missing) the engine refuses."""
+    schema = http.get("/openapi.json").json()["components"]["schemas"]["Property"]
+    documented = jsonschema.Draft202012Validator(schema)
+    row = dict(registered_models.sample_rows[0])
+    required = schema["required"][0]
+    bodies = {
+        "as sampled": (row, 200),
+        "an unknown key": ({**row, "Not_A_Feature": 1}, 422),
+        "a required feature missing": ({k: v for k, v in row.items() if k != required}, 422),
+        "a required feature null": ({**row, required: None}, 422),
+    }
+    for name, (body, status) in bodies.items():
+        assert documented.is_valid(body) is (status == 200), name
+        assert http.post("/v1/estimate", json={"properties": [body]}).status_code == status, name
+    optional = [name for name in schema["properties"] if name not in schema["required"]]
+    assert optional and all(schema["properties"][name]["default"] is None for name in optional)
