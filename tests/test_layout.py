@@ -10,6 +10,8 @@ also those inside functions), not from what happens to be loaded.
 from __future__ import annotations
 
 import ast
+import fnmatch
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -102,3 +104,18 @@ def test_no_module_is_over_400_lines():
         if (lines := len(source.read_text().splitlines())) > MAX_LINES
     }
     assert long == {}, "split a module by job before it grows past 400 lines"
+
+
+def test_installing_the_distribution_installs_every_package_and_names_no_placeholder():
+    """``pip install .`` (the engine image) and ``pip install -e .`` find packages by pyproject's patterns:
+    every package of the repository must match one; the project's URLs, if any, must be real."""
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+    patterns = project["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = {
+        ".".join(path.parent.relative_to(REPO_ROOT).parts)
+        for package in PACKAGES
+        for path in (REPO_ROOT / package).rglob("__init__.py")
+    }
+    assert {name for name in packages if not any(fnmatch.fnmatch(name, p) for p in patterns)} == set()
+    urls = " ".join(project["project"].get("urls", {}).values())
+    assert not any(placeholder in urls for placeholder in ("your-org", "example.com", "<"))
