@@ -30,11 +30,16 @@ COMMANDS = ("promote", "rollback", "pin-image", "verify-image", "pins", "prs", "
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    return run_command(_parser().parse_args(argv), USER_ERRORS)
+
+
+def run_command(args: argparse.Namespace, user_errors: tuple[type[Exception], ...]) -> int:
+    """Run a parsed command (this CLI's or the training job's) within the registry's retry budget: an
+    error of ``user_errors`` is the user's to fix, one ``error:`` line per problem and exit code 2."""
     try:
         RetryBudget.from_environment().apply()  # an unreachable registry fails within the budget, saying so
         return args.handler(args)
-    except USER_ERRORS as error:
+    except user_errors as error:
         print("\n".join(f"error: {line}" for line in str(error).splitlines()), file=sys.stderr)
         return 2
 

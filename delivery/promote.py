@@ -137,54 +137,6 @@ def _purpose(wanted: ModelPin, source: str | None, follows_image: bool, copy: Co
     return f"pin-{wanted.name}-v{wanted.version}"
 
 
-def _copy(
-    services: Services, pinned: ModelPin, model_version: int | None, source: str, target: str
-) -> CopiedVersion:
-    number = model_version if model_version is not None else pinned.version
-    if number is None:
-        raise PromotionError(f"{source} has no model pinned yet: nothing to promote")
-    source_registry, target_registry = services.registries.for_promotion(source, target)
-    version = registered(source_registry, source, ModelPin(pinned.name, number))
-    return copy_version(source_registry, source, version, target_registry, target)
-
-
-def _transfer(
-    services: Services, source_image: ImagePin, target_image: ImagePin, source: str
-) -> ImageTransfer:
-    if source_image.digest in (None, NO_IMAGE_DIGEST) or source_image.digest == target_image.digest:
-        return transfer_image(_NoRegistries(), source_image, target_image, source)
-    if services.images is None:
-        raise PromotionError(
-            f"{source}'s image {source_image.reference} must be imported into {target_image.new_name}, "
-            "but no container registry access is configured"
-        )
-    return transfer_image(services.images, source_image, target_image, source)
-
-
-class _NoRegistries:
-    """For transfers that need no registry (no image yet, or already pinned): any call is a bug."""
-
-    def contains(self, image: object) -> bool:
-        raise AssertionError("no container registry call was expected")
-
-    def copy(self, source: object, target_host: str, source_env: str) -> None:
-        raise AssertionError("no container registry call was expected")
-
-
-def _title(wanted: ModelPin, target: str, source: str | None, copy: CopiedVersion | None) -> str:
-    if copy is None:
-        return f"Pin {wanted.describe()} in {target} (by request)"
-    return f"Promote {copy.source.describe()} from {source} to {target} (as {target} v{wanted.version})"
-
-
-def _purpose(wanted: ModelPin, source: str | None, follows_image: bool, copy: CopiedVersion | None) -> str:
-    if follows_image:
-        return f"promote-from-{source}"
-    if copy is not None:
-        return f"pin-{wanted.name}-from-{source}-v{copy.source.version}"
-    return f"pin-{wanted.name}-v{wanted.version}"
-
-
 def _promoted_image(target: ImagePin, source: ImagePin) -> ImagePin:
     """The target keeps its own registry; it takes the source's digest (images are promoted by digest)."""
     if source.digest is None or source.digest == NO_IMAGE_DIGEST:

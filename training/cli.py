@@ -17,7 +17,6 @@ from pathlib import Path
 
 from delivery import cli as delivery_cli
 from model_contract.pins import ENVIRONMENTS
-from model_contract.registry_retries import RetryBudget
 from training.config import DEFAULT_CONFIG, load_config
 from training.conformal import CalibrationError
 from training.dataset import DataError
@@ -37,15 +36,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return delivery_cli.main(argv)
-    args = _parser().parse_args(argv)
     from training.steps import ChampionError
 
-    try:
-        RetryBudget.from_environment().apply()  # an unreachable registry fails within the budget, saying so
-        return args.handler(args)
-    except (*USER_ERRORS, ChampionError) as error:
-        print("\n".join(f"error: {line}" for line in str(error).splitlines()), file=sys.stderr)
-        return 2
+    return delivery_cli.run_command(_parser().parse_args(argv), (*USER_ERRORS, ChampionError))
 
 
 def _parser() -> argparse.ArgumentParser:
