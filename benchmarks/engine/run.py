@@ -83,9 +83,10 @@ def ensure_model() -> tuple[str, int, str]:
     from model_contract.registry import TAG_CONFIG, ModelNotFoundError, ModelRegistry
     from training.config import load_config
 
-    tracking = f"sqlite:///{STATE / 'mlflow.db'}"
+    database = STATE / "registries" / "dev" / "mlflow.db"  # dev's registry under MLOPS_HOME=STATE
+    tracking = f"sqlite:///{database}"
     registry = ModelRegistry(tracking)
-    if (STATE / "mlflow.db").exists():
+    if database.exists():
         try:
             record = registry.get(MODEL_NAME, 1)
             if record.tags.get(TAG_CONFIG) == load_config().as_yaml():
