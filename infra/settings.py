@@ -35,6 +35,7 @@ from infra.config_error import ConfigError, Problem
 from infra.setting_values import (
     REFUSED,
     ArgoCdChart,
+    ArgoRolloutsChart,
     Flag,
     HostName,
     HttpsUrl,
@@ -44,6 +45,7 @@ from infra.setting_values import (
     NonEmpty,
     ObjectIds,
     People,
+    PrometheusChart,
     RegionName,
     RegistryName,
     ServicePrincipalRef,
@@ -116,6 +118,8 @@ class Settings(BaseModel):
         description="User or ServicePrincipal (empty only on stacks serving from aci)"
     )
     argocd_chart_version: ArgoCdChart
+    argo_rollouts_chart_version: ArgoRolloutsChart
+    prometheus_chart_version: PrometheusChart
     argocd_repository_secret: KeyVaultSecretName
     argocd_repository_username: NonEmpty
     pipeline_principal: ServicePrincipalRef
