@@ -11,11 +11,11 @@ import yaml
 
 from infra.argo_rollouts_release import PINNED as ARGO_ROLLOUTS
 from infra.argocd_release import PINNED as ARGOCD
-from infra.prometheus_release import PINNED as PROMETHEUS
 from infra.components.aci_serving import ENGINE_PORT
 from infra.expiry import EXPIRY_TAG
 from infra.plan import SECRET, Plan
 from infra.plan_mocks import DEPLOYER_OBJECT_ID, stable_guid
+from infra.prometheus_release import PINNED as PROMETHEUS
 from infra.roles import BuiltInRole, role_of_definition_id
 from infra.setting_values import Principal
 from infra.stack_config import REPOSITORY_ROOT
