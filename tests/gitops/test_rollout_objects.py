@@ -171,3 +171,35 @@ def test_a_model_bump_with_its_previous_pin_changes_only_the_pin_configmaps_and_
         "apps/Deployment estimation-engine",
         "batch/Job estimation-engine-smoke-test",
     }
+
+
+def _seconds(duration: str | int) -> int:
+    match = re.fullmatch(r"(\d+)([smh]?)", str(duration))
+    assert match, duration
+    return int(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
+
+
+def test_deploy_prod_waits_longer_than_the_canary_takes(prod, templates, repo_root):
+    """deploy-prod reads the verdict within timeoutSeconds: a canary that takes longer would end every
+    prod deployment as a timeout. Course: each analysis step's longest metric (its first measurement after
+    initialDelay, then count - 1 intervals) plus, per step, a canary pod's start (startup probe budget and
+    minReadySeconds), and the PostSync smoke test's wait."""
+    rollout = _one(prod, "Rollout")["spec"]
+    pod = _one(prod, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    start = pod["startupProbe"]["periodSeconds"] * pod["startupProbe"]["failureThreshold"]
+    course = 0
+    for analysis in _analysis_steps(_one(prod, "Rollout")):
+        durations = []
+        for template in analysis["templates"]:
+            spec = templates[template["templateName"]]["spec"]
+            args = merge_args(spec["args"], [{"name": "canary-hash", "value": "h"}])
+            for metric in spec["metrics"]:
+                resolved = resolve_metric(metric, args)
+                gaps = (int(resolved.get("count", 1)) - 1) * _seconds(resolved.get("interval", "0"))
+                durations.append(_seconds(resolved.get("initialDelay", "0")) + gaps)
+        course += max(durations) + start + rollout["minReadySeconds"]
+    smoke = _one(prod, "Job", "estimation-engine-smoke-test")["spec"]["template"]["spec"]["containers"][0]
+    course += int(smoke["args"][smoke["args"].index("--wait") + 1])
+    pipeline = yaml.safe_load((repo_root / ".pipelines/deploy-prod.yml").read_text())
+    [timeout] = [p["default"] for p in pipeline["parameters"] if p["name"] == "timeoutSeconds"]
+    assert course * 1.5 <= timeout, f"the canary takes up to {course}s; deploy-prod waits {timeout}s"
