@@ -280,6 +280,8 @@ def test_codeowners_gives_the_prod_overlay_to_the_platform_team(repo_root: Path)
     for path in (
         "/gitops/apps/estimation-engine/overlays/prod/",
         "/gitops/apps/estimation-engine/base/",
+        "/gitops/apps/estimation-engine/analysis/",
+        "/gitops/prometheus/",
         "/gitops/argocd/",
     ):
         assert owners.get(path), f"CODEOWNERS has no owner for {path}"
