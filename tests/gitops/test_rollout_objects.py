@@ -197,7 +197,11 @@ def test_deploy_prod_waits_longer_than_the_canary_takes(prod, templates, repo_ro
                 resolved = resolve_metric(metric, args)
                 gaps = (int(resolved.get("count", 1)) - 1) * _seconds(resolved.get("interval", "0"))
                 durations.append(_seconds(resolved.get("initialDelay", "0")) + gaps)
-        course += max(durations) + start + rollout["minReadySeconds"]
+        step = max(durations) + start + rollout["minReadySeconds"]
+        # The progress deadline runs on while a step's analysis does (utils/conditions RolloutTimedOut: only
+        # a pause or an abort stops it), and with progressDeadlineAbort it would abort a sound canary.
+        assert step < rollout["progressDeadlineSeconds"], "an analysis step outlasts the progress deadline"
+        course += step
     smoke = _one(prod, "Job", "estimation-engine-smoke-test")["spec"]["template"]["spec"]["containers"][0]
     course += int(smoke["args"][smoke["args"].index("--wait") + 1])
     pipeline = yaml.safe_load((repo_root / ".pipelines/deploy-prod.yml").read_text())
