@@ -33,6 +33,7 @@ from pydantic.fields import FieldInfo
 from infra.aks_versions import support_table
 from infra.setting_values import (
     ArgoCdChart,
+    ArgoRolloutsChart,
     Flag,
     HostName,
     HttpsUrl,
@@ -42,6 +43,7 @@ from infra.setting_values import (
     NonEmpty,
     ObjectIds,
     People,
+    PrometheusChart,
     RegionName,
     RegistryName,
     ServicePrincipalRef,
@@ -115,6 +117,8 @@ class Settings(BaseModel):
         description="User or ServicePrincipal (empty only on stacks serving from aci)"
     )
     argocd_chart_version: ArgoCdChart
+    argo_rollouts_chart_version: ArgoRolloutsChart
+    prometheus_chart_version: PrometheusChart
     argocd_repository_secret: KeyVaultSecretName
     argocd_repository_username: NonEmpty
     pipeline_principal: ServicePrincipalRef

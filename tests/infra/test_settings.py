@@ -85,6 +85,8 @@ def test_tags_merge_standard_and_extra_tags():
         ("prod", {"deployerPrincipalType": "Group"}, "deployerPrincipalType"),
         ("prod", {"repositoryUrl": PLACEHOLDER_REPOSITORY_URL}, "repositoryUrl"),
         ("prod", {"argocdChartVersion": "9.1.0"}, "argocdChartVersion"),
+        ("prod", {"argoRolloutsChartVersion": "2.40.10"}, "argoRolloutsChartVersion"),
+        ("prod", {"prometheusChartVersion": "27.0.0"}, "prometheusChartVersion"),
         ("prod", {"argocdRepositorySecret": "no spaces"}, "argocdRepositorySecret"),
         ("dev", {"containerRegistrySku": "Basic"}, "containerRegistrySku"),
         ("qa", {"containerRegistrySku": "Standard"}, "containerRegistrySku"),

@@ -11,7 +11,13 @@ import pytest
 
 from tests.pipelines.pipeline_files import pipeline_files
 from tests.pipelines.rehearsal.organization import SUBSCRIPTIONS
-from tests.pipelines.rehearsal.scenarios import BLOCKED_BY_WINDOW, argo_application, prod_cluster
+from tests.pipelines.rehearsal.scenarios import (
+    ABORTED_CANARY,
+    BLOCKED_BY_WINDOW,
+    aborted_canary,
+    argo_application,
+    prod_cluster,
+)
 
 REHEARSED = {
     "ci.yml", "prepare-data.yml", "train-evaluate-register.yml", "build-image.yml", "deploy-dev.yml",
@@ -227,6 +233,23 @@ def test_a_failed_prod_sync_of_the_merged_commit_opens_the_rollback_pr(rehearse,
     [rollback] = run.commands("python", "-m", "delivery", "rollback")
     assert rollback["argv"][3:] == ["--env", "prod"] and rollback["identity"] == "price-engine-prod"
     assert rollback["env"]["MLFLOW_TRACKING_URI_PROD"].endswith("mlw-price-engine-prod-9u3adc")
+
+
+def test_an_aborted_prod_canary_opens_the_rollback_pr_without_waiting_for_argo_cds_retries(
+    rehearse, rehearsal_session
+):
+    """The canary analysis failed: the stable pods serve, and git must say so through the rollback PR."""
+    commit = _merge(rehearsal_session)
+    run = rehearse(
+        "deploy-prod.yml",
+        source_version=commit,
+        parameters=NO_WAITING,
+        scenario=prod_cluster(aborted_canary(commit)),
+    )
+    assert run.result == "Failed"
+    [rollback] = run.commands("python", "-m", "delivery", "rollback")
+    assert rollback["argv"][3:] == ["--env", "prod"] and rollback["identity"] == "price-engine-prod"
+    assert ABORTED_CANARY in run.log()
 
 
 def test_a_failed_rollback_is_not_rolled_back_again(rehearse, rehearsal_session):
