@@ -134,7 +134,7 @@ def validate(frame: pd.DataFrame, config: TrainingConfig, name: str) -> Dataset:
     if target not in frame.columns:
         raise DataError(f"{name}: target column {target!r} (data.target) is not in the file")
     feature_names = _feature_names(frame, config, name)
-    _check_rows(frame, config, name)
+    _check_rows(frame, [*feature_names, target], config, name)
     _check_target(frame[target], name, target)
     schema = tuple(_feature(frame[column], config, name) for column in feature_names)
     _check_derived(config, schema, name)
@@ -166,10 +166,11 @@ def _feature_names(frame: pd.DataFrame, config: TrainingConfig, name: str) -> li
     return names
 
 
-def _check_rows(frame: pd.DataFrame, config: TrainingConfig, name: str) -> None:
+def _check_rows(frame: pd.DataFrame, used: list[str], config: TrainingConfig, name: str) -> None:
+    """Enough rows, and no used column without any value (an unused one does not matter)."""
     if len(frame) < config.data.min_rows:
         raise DataError(f"{name}: {len(frame)} rows, fewer than data.min_rows={config.data.min_rows}")
-    empty = [column for column in frame.columns if frame[column].isna().all()]
+    empty = [column for column in used if frame[column].isna().all()]
     if empty:
         raise DataError(f"{name}: column(s) {', '.join(map(repr, empty))} have no values at all")
 
