@@ -121,8 +121,10 @@ def _parser() -> argparse.ArgumentParser:
     pin_image.set_defaults(handler=_pin_image)
 
     from training.azureml.cli import add_commands as add_azureml_commands  # submit, schedule
+    from training.config_init import add_command as add_init_command
 
     add_azureml_commands(commands)
+    add_init_command(commands)
     return parser
 
 
