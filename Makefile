@@ -19,6 +19,7 @@ help:
 	@echo "make format - apply ruff formatting and safe fixes"
 	@echo "make clean-state - forget the local registry, runs, gitops remote and PRs (.mlops/)"
 	@echo "make mutation - mutation testing of the gate, intervals and pins (not part of make test)"
+	@echo "make fast-path-equality - the engine's fast path against pipeline.predict on the installed scikit-learn"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,7 +58,7 @@ clean: clean-state
 	rm -rf $(VENV) $(CHECKOV_VENV) *.egg-info .pytest_cache .ruff_cache mutants
 
 # Mutation testing (mutmut, configured in pyproject.toml's [tool.mutmut]): mutates the gate, the conformal
-# calibration, the pin file format and the pin-change rules one function at a time, runs the tests that
+# calibration, the pin file format (model_contract/) and the pin-change rules (delivery/) one function at a time, runs the tests that
 # call the mutated function, and lists the mutants no test killed. Not part of `make test`: a fresh run
 # takes about a quarter of an hour on 2 cores. `mutmut show <name>` prints a mutant's diff.
 MUTATION_WORKERS ?= 2
@@ -75,6 +76,13 @@ mutation: $(VENV)/.mutation-installed
 	$(BIN)/mutmut export-cicd-stats
 	@echo "Mutants that survived or that no test reached:"
 	@$(BIN)/mutmut results | grep -E ": (survived|no tests|suspicious)$$" || echo "    none"
+
+# The fast path's equality tests on whatever scikit-learn .venv holds, with no install step of its own:
+# .pipelines/fast-path-sklearn.yml upgrades scikit-learn to its newest release first (outside pyproject's
+# range on purpose), and a dependency on .venv/.installed would put the pinned one back.
+fast-path-equality:  ## the fast path equals pipeline.predict (not part of make test, which runs it too)
+	$(BIN)/python -m pytest tests/estimation_engine/model/test_fast_model.py -q -n 0 -p no:cacheprovider
+.PHONY: fast-path-equality
 
 bench-engine: $(VENV)/.installed  ## serving benchmark: the engine vs the Azure ML inference server (figures, not a test)
 	$(BIN)/python benchmarks/engine/run.py

@@ -11,7 +11,9 @@ from collections.abc import Mapping, Sequence
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
+    args.argv = argv
     return args.run(args)
 
 
@@ -54,13 +56,22 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from estimation_engine.server import serve
-    from estimation_engine.settings import EngineSettings, SettingsError
+    import os
+
+    from estimation_engine.malloc_tunables import environment_to_reexec
+
+    environment = environment_to_reexec(os.environ)
+    if environment is not None:  # glibc reads its tunables at start: run again, once, with them set
+        os.execve(sys.executable, [sys.executable, "-m", "estimation_engine", *args.argv], environment)
+    from estimation_engine.api.server import serve
+    from estimation_engine.settings import EngineSettings
+    from model_contract.config_error import ConfigError
 
     try:
         settings = EngineSettings.from_env()
-    except SettingsError as error:
-        print(f"estimation-engine: {error}", file=sys.stderr)
+    except ConfigError as error:
+        for problem in error.problems:
+            print(f"estimation-engine: invalid setting: {problem}", file=sys.stderr)
         return 2
     return serve(settings, host=args.host, port=args.port)
 

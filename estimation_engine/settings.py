@@ -2,7 +2,8 @@
 
 Every setting has one environment variable (the names are the deployment contract shared with the gitops
 overlays and the Pulumi program). A bad value stops the process at start with one line per offending
-variable, instead of surfacing as a strange failure under load.
+variable (model_contract.config_error's shape: ``<variable>: <what was wrong>; allowed: <what is
+allowed>``), instead of surfacing as a strange failure under load.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from estimation_engine.cpu_budget import usable_cpus
-from training.local_state import state_dir
-from training.pins import PinError, parse_model_pin
-from training.registry_retries import DEFAULT_BUDGET_SECONDS, MAX_BUDGET_SECONDS
+from estimation_engine.model.cpu_budget import usable_cpus
+from model_contract.config_error import ConfigError, Problem, refused, validation_problems
+from model_contract.local_state import state_dir
+from model_contract.pins import MODEL_NAME_RULE, MODEL_VERSION_RULE, is_model_name, is_model_version
+from model_contract.registry_retries import DEFAULT_BUDGET_SECONDS, MAX_BUDGET_SECONDS
 
 DEFAULT_PORT = 8080
 DEFAULT_MAX_BATCH_SIZE = 1000
@@ -44,10 +46,6 @@ class UnknownCategoryPolicy(StrEnum):
 
     WARN = "warn"  # accept it (the pipeline encodes it as unknown) and say so in the item's warnings
     REJECT = "reject"  # refuse the request with a 422 naming the field
-
-
-class SettingsError(ValueError):
-    """The environment does not describe a runnable engine; the message names each variable."""
 
 
 class EngineSettings(BaseModel):
@@ -92,14 +90,14 @@ class EngineSettings(BaseModel):
     def _known_level(cls, value: str) -> str:
         level = value.strip().upper()
         if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
-            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+            raise refused(f"{value!r} is not a log level", "DEBUG, INFO, WARNING, ERROR or CRITICAL")
         return level
 
     @field_validator("model_sha256")
     @classmethod
     def _hex_digest(cls, value: str | None) -> str | None:
         if value is not None and not _SHA256.match(value):
-            raise ValueError("must be 64 lowercase hex digits (the artifact's sha256)")
+            raise refused(f"{value!r} is not a sha256", "64 lowercase hex digits (the artifact's sha256)")
         return value
 
     @property
@@ -115,7 +113,7 @@ class EngineSettings(BaseModel):
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> EngineSettings:
-        """Read and validate the settings; SettingsError lists every offending variable at once."""
+        """Read and validate the settings; ConfigError lists every offending variable at once."""
         environ = os.environ if environ is None else environ
         aliases = {field.alias for field in cls.model_fields.values()}
         # An empty variable means "not set" (an overlay may carry `MODEL_VERSION=` for "no model yet").
@@ -126,9 +124,9 @@ class EngineSettings(BaseModel):
             settings = cls.model_validate(raw)
         except ValidationError as error:
             pin_reported = {"MODEL_NAME", "MODEL_VERSION"} if problems else set()
-            problems += [_describe(p, raw) for p in error.errors() if _variable(p) not in pin_reported]
+            problems += [p for p in validation_problems(error, cls) if p.key not in pin_reported]
         if problems or settings is None:
-            raise SettingsError("invalid engine settings:\n  " + "\n  ".join(problems))
+            raise ConfigError(problems)
         return settings
 
 
@@ -139,25 +137,21 @@ def unknown_engine_variables(environ: Mapping[str, str] | None = None) -> list[s
     return sorted(key for key in environ if key.startswith("ENGINE_") and key not in known)
 
 
-def _pin_problems(raw: Mapping[str, str]) -> list[str]:
-    """The pin follows the same rules as the pin file, checked by the one parser of pins."""
+def _pin_problems(raw: Mapping[str, str]) -> list[Problem]:
+    """The pin follows the same rules as the pin file (model_contract.pins says them once)."""
     if "MODEL_PATH" in raw:
         return []
     if "MODEL_NAME" not in raw:
-        return ["MODEL_NAME: not set (set MODEL_NAME and MODEL_VERSION, or MODEL_PATH to a model folder)"]
-    text = f"MODEL_NAME={raw['MODEL_NAME']}\nMODEL_VERSION={raw.get('MODEL_VERSION', '')}\n"
-    try:
-        parse_model_pin(text, "environment")
-    except PinError as error:
-        return [str(error)]
-    return []
-
-
-def _variable(problem: Mapping) -> str:
-    return str(problem["loc"][0]) if problem.get("loc") else "settings"
-
-
-def _describe(problem: Mapping, raw: Mapping[str, str]) -> str:
-    variable = _variable(problem)
-    shown = f"={raw[variable]!r}" if variable in raw else ""
-    return f"{variable}{shown}: {problem['msg']}"
+        return [
+            Problem(
+                "MODEL_NAME", "not set", "a model name with MODEL_VERSION, or MODEL_PATH to a model folder"
+            )
+        ]
+    problems = []
+    if not is_model_name(raw["MODEL_NAME"]):
+        problems.append(Problem("MODEL_NAME", f"{raw['MODEL_NAME']!r} is not a model name", MODEL_NAME_RULE))
+    if not is_model_version(raw.get("MODEL_VERSION", "")):
+        problems.append(
+            Problem("MODEL_VERSION", f"{raw['MODEL_VERSION']!r} is not a version", MODEL_VERSION_RULE)
+        )
+    return problems

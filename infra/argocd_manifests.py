@@ -19,7 +19,7 @@ import yaml
 
 from infra.settings import PLACEHOLDER_REPOSITORY_URL
 from infra.stack_config import REPOSITORY_ROOT
-from training.pins import kustomization_path
+from model_contract.pins import kustomization_path
 
 ARGOCD_DIR = PurePosixPath("gitops/argocd")
 APP_PROJECT_FILE = "appproject.yaml"

@@ -16,8 +16,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from infra.config_error import ConfigError, Problem
 from infra.expiry import parse_timestamp, utc_now
+from model_contract.config_error import ConfigError, Problem
 
 COMMANDS = ("plan", "reap", "providers")
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import pulumi
 
-from infra.config_error import ConfigError
+from model_contract.config_error import ConfigError
 
 SUFFIX_LENGTH = 6
 

@@ -2,7 +2,7 @@
 
 Merging a bump PR edits ``gitops/apps/estimation-engine/overlays/<env>/model.env`` (and promotions edit the
 ``images:`` entry of the overlay's ``kustomization.yaml``); ``pulumi up`` then reads them here, so an ACI
-environment follows its pins exactly like an Argo CD one. Parsing goes through ``training.pins`` so every
+environment follows its pins exactly like an Argo CD one. Parsing goes through ``model_contract.pins`` so every
 reader accepts and refuses the same files.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 
 from infra.stack_config import REPOSITORY_ROOT
-from training.pins import (
+from model_contract.pins import (
     ENGINE_IMAGE,
     NO_IMAGE_DIGEST,
     ImagePin,

@@ -23,8 +23,8 @@ from infra.components.aks_serving import AksServing
 from infra.components.diagnostics import Diagnostics, DiagnosticTarget
 from infra.components.identities import WorkloadIdentities
 from infra.components.ml_workspace import MlWorkspace
+from infra.components.prometheus import load_scrape_configs
 from infra.components.training_compute import TrainingCompute
-from infra.config_error import ConfigError
 from infra.expiry import Clock, expiry_tag_value, utc_now
 from infra.key_vault_secrets import SecretReader, read_key_vault_secret
 from infra.naming import SUFFIX_LENGTH, Naming
@@ -36,6 +36,7 @@ from infra.overlay import (
 )
 from infra.settings import PROJECT, Settings, settings_from_config
 from infra.stack_config import REPOSITORY_ROOT
+from model_contract.config_error import ConfigError
 
 Outputs = dict[str, Any]
 
@@ -248,6 +249,7 @@ def _serve_from_aks(
         key_vault_uri=ml.key_vault.properties.vault_uri,
         engine_identity=identities.engine,
         argocd_objects=argocd_objects,
+        scrape_configs=load_scrape_configs(repository_root),
         secret_reader=context.secret_reader,
         stack_label=context.stack_label,
     )

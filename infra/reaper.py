@@ -27,7 +27,9 @@ class ContainerGroupOperations(Protocol):
     def begin_delete(self, resource_group_name: str, container_group_name: str) -> Any: ...
 
 
-class Verdict(enum.Enum):
+class Expiry(enum.Enum):
+    """Where a container group stands against its ``expires-at`` tag (the gate's Verdict is another thing)."""
+
     EXPIRED = "expired"
     ALIVE = "alive"
     UNTAGGED = "untagged"
@@ -35,69 +37,69 @@ class Verdict(enum.Enum):
 
 
 @dataclass(frozen=True)
-class GroupVerdict:
+class GroupExpiry:
     name: str
     resource_group: str
-    verdict: Verdict
+    expiry: Expiry
     expires_at: datetime | None = None
     detail: str = ""
 
 
 @dataclass
 class ReapSummary:
-    verdicts: list[GroupVerdict] = field(default_factory=list)
+    groups: list[GroupExpiry] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     dry_run: bool = False
 
-    def count(self, verdict: Verdict) -> int:
-        return sum(1 for item in self.verdicts if item.verdict is verdict)
+    def count(self, expiry: Expiry) -> int:
+        return sum(1 for item in self.groups if item.expiry is expiry)
 
     def render(self) -> str:
         lines = []
-        for item in self.verdicts:
+        for item in self.groups:
             where = f"{item.resource_group}/{item.name}"
-            if item.verdict is Verdict.EXPIRED:
+            if item.expiry is Expiry.EXPIRED:
                 action = (
                     "would delete" if self.dry_run else ("deleted" if where in self.deleted else "FAILED")
                 )
                 lines.append(f"{action}: {where} (expired {item.expires_at:%Y-%m-%dT%H:%M:%SZ})")
-            elif item.verdict is Verdict.ALIVE:
+            elif item.expiry is Expiry.ALIVE:
                 lines.append(f"keep: {where} (expires {item.expires_at:%Y-%m-%dT%H:%M:%SZ})")
-            elif item.verdict is Verdict.UNREADABLE_TAG:
+            elif item.expiry is Expiry.UNREADABLE_TAG:
                 lines.append(f"skip: {where} ({EXPIRY_TAG} tag unreadable: {item.detail})")
         lines.append(
-            f"{len(self.verdicts)} container groups: {self.count(Verdict.EXPIRED)} expired"
+            f"{len(self.groups)} container groups: {self.count(Expiry.EXPIRED)} expired"
             f"{' (dry run, nothing deleted)' if self.dry_run else f', {len(self.deleted)} deleted'}"
-            f", {self.count(Verdict.ALIVE)} not yet expired, {self.count(Verdict.UNTAGGED)} without "
-            f"{EXPIRY_TAG} (left alone), {self.count(Verdict.UNREADABLE_TAG)} with an unreadable tag"
+            f", {self.count(Expiry.ALIVE)} not yet expired, {self.count(Expiry.UNTAGGED)} without "
+            f"{EXPIRY_TAG} (left alone), {self.count(Expiry.UNREADABLE_TAG)} with an unreadable tag"
             + (f", {len(self.failed)} failed: {', '.join(self.failed)}" if self.failed else "")
         )
         return "\n".join(lines) + "\n"
 
 
-def judge(group: Any, now: datetime) -> GroupVerdict:
+def judge(group: Any, now: datetime) -> GroupExpiry:
     """Decide what to do with one container group (an SDK ``ContainerGroup`` or anything shaped like it)."""
     resource_group = _resource_group_of(group.id)
     value = (group.tags or {}).get(EXPIRY_TAG)
     if value is None:
-        return GroupVerdict(group.name, resource_group, Verdict.UNTAGGED)
+        return GroupExpiry(group.name, resource_group, Expiry.UNTAGGED)
     try:
         expires_at = parse_expiry(value)
     except ValueError:
-        return GroupVerdict(group.name, resource_group, Verdict.UNREADABLE_TAG, detail=repr(value))
-    verdict = Verdict.EXPIRED if expires_at <= now else Verdict.ALIVE
-    return GroupVerdict(group.name, resource_group, verdict, expires_at)
+        return GroupExpiry(group.name, resource_group, Expiry.UNREADABLE_TAG, detail=repr(value))
+    expiry = Expiry.EXPIRED if expires_at <= now else Expiry.ALIVE
+    return GroupExpiry(group.name, resource_group, expiry, expires_at)
 
 
 def reap(operations: ContainerGroupOperations, now: datetime, *, dry_run: bool) -> ReapSummary:
     """Delete every expired group (or only report them with ``dry_run``)."""
-    verdicts = sorted(
+    groups = sorted(
         (judge(group, now) for group in operations.list()), key=lambda item: (item.resource_group, item.name)
     )
-    summary = ReapSummary(verdicts=verdicts, dry_run=dry_run)
-    for item in verdicts:
-        if item.verdict is not Verdict.EXPIRED or dry_run:
+    summary = ReapSummary(groups=groups, dry_run=dry_run)
+    for item in groups:
+        if item.expiry is not Expiry.EXPIRED or dry_run:
             continue
         where = f"{item.resource_group}/{item.name}"
         try:

@@ -4,35 +4,28 @@
 ``'["Group:<objectId>"]'``), so each type here accepts that string form. A type whose rule pydantic cannot
 state itself validates with a function that raises :func:`refused` (what was wrong and, where that
 depends on the failure, what is allowed); :mod:`infra.settings` turns every pydantic error into one line
-of a :class:`infra.config_error.ConfigError` naming the key.
+of a :class:`model_contract.config_error.ConfigError` naming the key.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, PlainValidator
-from pydantic_core import PydanticCustomError
 
+from infra.argo_rollouts_release import RELEASES as ARGO_ROLLOUTS_RELEASES
 from infra.argocd_release import RELEASES as ARGOCD_RELEASES
+from infra.prometheus_release import RELEASES as PROMETHEUS_RELEASES
+from model_contract.config_error import refused
 
 _GUID = r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}"
 _TAG_FORBIDDEN = "<>%&\\?/"
 _TAG_NAME = re.compile(rf"^[^{re.escape(_TAG_FORBIDDEN)}]{{1,512}}$")
-
-
-REFUSED = "refused"
-
-
-def refused(wrong: str, allowed: str | None = None) -> PydanticCustomError:
-    """pydantic's own error for a value a validator refuses: ``wrong`` says why, ``allowed`` (when it
-    depends on the failure) overrides what the setting's description says is accepted."""
-    context = {"wrong": wrong} if allowed is None else {"wrong": wrong, "allowed": allowed}
-    return PydanticCustomError(REFUSED, "{wrong}", context)
 
 
 @dataclass(frozen=True)
@@ -146,6 +139,19 @@ def _known_chart(value: object) -> str:
     return text
 
 
+def _pinned_chart(releases: Mapping[str, object], module: str, moves_with: str) -> Callable[[object], str]:
+    def known(value: object) -> str:
+        text = str(value).strip()
+        if text not in releases:
+            raise refused(
+                f"{value!r} is not a chart this repository was tested with",
+                f"{', '.join(releases)} ({module}: the chart and {moves_with} move together)",
+            )
+        return text
+
+    return known
+
+
 Flag = Annotated[bool, BeforeValidator(_flag), Field(description="true or false")]
 WholeNumber = Annotated[int, BeforeValidator(_whole_number)]
 NonEmpty = Annotated[str, Field(min_length=1, description="a non-empty string")]
@@ -184,6 +190,22 @@ KeyVaultSecretName = Annotated[
 ]
 ArgoCdChart = Annotated[
     str, PlainValidator(_known_chart), Field(description="an argo-cd chart listed in infra/argocd_release.py")
+]
+ArgoRolloutsChart = Annotated[
+    str,
+    PlainValidator(
+        _pinned_chart(
+            ARGO_ROLLOUTS_RELEASES, "infra/argo_rollouts_release.py", "the Rollout CRD schemas of the tests"
+        )
+    ),
+    Field(description="an argo-rollouts chart listed in infra/argo_rollouts_release.py"),
+]
+PrometheusChart = Annotated[
+    str,
+    PlainValidator(
+        _pinned_chart(PROMETHEUS_RELEASES, "infra/prometheus_release.py", "the values written against it")
+    ),
+    Field(description="a prometheus chart listed in infra/prometheus_release.py"),
 ]
 ServicePrincipalRef = Annotated[
     Principal | None,

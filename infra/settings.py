@@ -2,7 +2,7 @@
 
 Every component reads its knobs from :class:`Settings` instead of calling ``pulumi.Config`` itself, so a
 bad value is refused once, up front, before any resource is declared, and every bad key of a stack file is
-reported at once, one :class:`~infra.config_error.ConfigError` line per key. Field ``x_y`` is config key
+reported at once, one :class:`~model_contract.config_error.ConfigError` line per key. Field ``x_y`` is config key
 ``xY`` (``extra_tags`` is ``tags``). The defaults live in one place only: the ``config:`` block of
 ``Pulumi.yaml`` (``pulumi up`` applies them, and ``python -m infra plan`` applies them the same way), so a
 key missing here means the project file lost its default, and the model has none to fall back on.
@@ -31,10 +31,9 @@ from pydantic.alias_generators import to_camel
 from pydantic.fields import FieldInfo
 
 from infra.aks_versions import support_table
-from infra.config_error import ConfigError, Problem
 from infra.setting_values import (
-    REFUSED,
     ArgoCdChart,
+    ArgoRolloutsChart,
     Flag,
     HostName,
     HttpsUrl,
@@ -44,6 +43,7 @@ from infra.setting_values import (
     NonEmpty,
     ObjectIds,
     People,
+    PrometheusChart,
     RegionName,
     RegistryName,
     ServicePrincipalRef,
@@ -54,7 +54,8 @@ from infra.setting_values import (
     between,
     refused,
 )
-from training.pins import ENVIRONMENTS
+from model_contract.config_error import REFUSED, ConfigError, Problem
+from model_contract.pins import ENVIRONMENTS
 
 PROJECT = "property-price-platform"
 
@@ -116,6 +117,8 @@ class Settings(BaseModel):
         description="User or ServicePrincipal (empty only on stacks serving from aci)"
     )
     argocd_chart_version: ArgoCdChart
+    argo_rollouts_chart_version: ArgoRolloutsChart
+    prometheus_chart_version: PrometheusChart
     argocd_repository_secret: KeyVaultSecretName
     argocd_repository_username: NonEmpty
     pipeline_principal: ServicePrincipalRef

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from infra.config_error import ConfigError
+from model_contract.config_error import ConfigError
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 PROJECT_FILE = "Pulumi.yaml"

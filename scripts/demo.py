@@ -32,13 +32,16 @@ from pathlib import Path
 
 import httpx
 
+from delivery.cli import main as delivery
+from delivery.overlay_render import render_objects
+from delivery.pin_requests import PromotionError
+from delivery.promote import promote
+from delivery.services import build_services, local_pull_requests
+from delivery.settings import DeliverySettings
+from model_contract.local_state import default_tracking_uri, project_root, registry_dir, state_dir
+from model_contract.pins import ENVIRONMENTS
 from training.cli import main as training
 from training.config import DEFAULT_CONFIG, load_config
-from training.local_state import default_tracking_uri, project_root, registry_dir, state_dir
-from training.overlay_render import render_objects
-from training.pins import ENVIRONMENTS
-from training.promotion import PromotionError, promote
-from training.services import JobSettings, build_services, local_pull_requests
 
 PYTHON = sys.executable
 ENGINE_START_TIMEOUT = 60
@@ -63,8 +66,8 @@ def merge_open(env: str) -> list[int]:
     merged = []
     for pr in local_pull_requests().list_open():
         if pr.head.startswith(f"mlops/{env}/"):
-            shell(f"python -m training merge {pr.number}")
-            if training(["merge", str(pr.number)]) != 0:
+            shell(f"python -m delivery merge {pr.number}")
+            if delivery(["merge", str(pr.number)]) != 0:
                 sys.exit(f"demo: merging #{pr.number} failed (see the message above)")
             merged.append(pr.number)
     return merged
@@ -106,9 +109,9 @@ def show_planned_container(root: Path, env: str) -> None:
 
 
 def promote_by_pr(source: str, target: str) -> None:
-    shell(f"python -m training promote --from {source} --to {target}")
+    shell(f"python -m delivery promote --from {source} --to {target}")
     try:
-        promotion = promote(build_services(JobSettings.from_environment()), target, source=source)
+        promotion = promote(build_services(DeliverySettings.from_environment()), target, source=source)
     except PromotionError as reason:
         print(f"   nothing to promote: {reason}")
         return
@@ -177,7 +180,7 @@ def engine_as_overlay(root: Path, env: str) -> Iterator[str]:
 def same_bytes_as_dev(url: str) -> None:
     """The model prod serves is, byte for byte, the one trained and registered in dev."""
     served = httpx.get(f"{url}/v1/model", timeout=10).json()
-    services = build_services(JobSettings.from_environment())
+    services = build_services(DeliverySettings.from_environment())
     dev_pin = services.remote.read_pins()["dev"]
     trained = services.registry("dev").get(dev_pin.name, dev_pin.version)  # type: ignore[arg-type]
     print(f"   prod serves {served['name']} v{served['version']} sha256 {served['sha256'][:16]}...; "
@@ -207,7 +210,7 @@ def smoke_and_estimate(url: str, expected_version: str) -> None:
 
 
 def pins_on_remote() -> dict[str, str]:
-    pins = build_services(JobSettings.from_environment()).remote.read_pins()
+    pins = build_services(DeliverySettings.from_environment()).remote.read_pins()
     return {env: pins[env].describe() for env in ENVIRONMENTS}
 
 
@@ -219,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     load_config(args.config)  # refuse a bad config before doing anything
     started = time.perf_counter()
-    remote = build_services(JobSettings.from_environment()).remote
+    remote = build_services(DeliverySettings.from_environment()).remote
 
     banner("1. train, gate against dev's champion, register, open the bump PR, merge it")
     run_job("dev", args.config)
@@ -258,7 +261,7 @@ def summary(pins: dict[str, str], seconds: float) -> None:
         print(f"   {env:<5} pins {pin}")
     prs = local_pull_requests().list_all()
     print(f"   pull requests: {len(prs)} in all, {sum(pr.state == 'merged' for pr in prs)} merged "
-          "(python -m training prs --all)")  # fmt: skip
+          "(python -m delivery prs --all)")  # fmt: skip
     state = state_dir()
     for env in ENVIRONMENTS:
         print(f"   {env} registry: {registry_dir(env) / 'mlflow.db'} (artifacts beside it)")

@@ -22,16 +22,16 @@ import pandas as pd
 import pytest
 import yaml
 
-from training.artifact import artifact_digest
+from delivery.container_images import ImageReference
+from delivery.git import git
+from delivery.gitops_remote import GitopsRemote, ensure_local_remote
+from delivery.pull_requests.local import LocalPullRequests
+from model_contract.artifact import artifact_digest
+from model_contract.environment_registries import EnvironmentRegistries
+from model_contract.local_state import sqlite_uri
+from model_contract.pins import ENVIRONMENTS, ModelPin, model_pin_path
+from model_contract.registry import ModelRegistry
 from training.config import DEFAULT_CONFIG, TrainingConfig, load_config
-from training.container_images import ImageReference
-from training.environment_registries import EnvironmentRegistries
-from training.git import git
-from training.gitops_remote import GitopsRemote, ensure_local_remote
-from training.local_state import sqlite_uri
-from training.pins import ENVIRONMENTS, ModelPin, model_pin_path
-from training.pull_requests.local import LocalPullRequests
-from training.registry import ModelRegistry
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 AMES = REPO_ROOT / "training" / "data" / "ames.csv.gz"
@@ -81,7 +81,7 @@ class RecordingContainerRegistries:
 
     def copy(self, source: ImageReference, target_host: str, source_env: str) -> None:
         if str(source) not in self.images:
-            from training.container_images import ImageImportError
+            from delivery.container_images import ImageImportError
 
             raise ImageImportError(f"az acr import: {source} does not exist")
         self.imports.append((str(source), target_host, source_env))
@@ -105,7 +105,7 @@ class Workspace:
         return self.registries.registry("dev")
 
     def services(self, preview=None):
-        from training.pipeline import Services
+        from delivery.services import Services
 
         return Services(self.registries, self.remote, self.prs, preview, self.images)
 
@@ -201,7 +201,8 @@ class RegisteredModels:
 def registered_models(
     tmp_path_factory: pytest.TempPathFactory, ames: pd.DataFrame
 ) -> Iterator[RegisteredModels]:
-    from training.pipeline import Progress, run
+    from training.progress import Progress
+    from training.runner import run
 
     base = tmp_path_factory.mktemp("registered")
     with pytest.MonkeyPatch.context() as patch:

@@ -1,8 +1,9 @@
 """The training configuration: one YAML file, validated once at the edge, then passed around typed.
 
 Every model is strict (unknown keys are refused, types are not coerced from strings), and every error
-names the file and the dotted key that is wrong, so a typo in a config never silently trains the wrong
-model.
+names the file and the dotted key that is wrong (``<file>:<key>: <what was wrong>; allowed: <what is
+allowed>``, one line each: model_contract.config_error), so a typo in a config never silently trains the
+wrong model.
 
 Only ``model_name``, ``data.source`` and ``data.target`` must be given: the model, split, intervals and
 gate default to the shipped ones. The defaults are defined here, once; the shipped ``config.yaml`` spells
@@ -20,13 +21,11 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from model_contract.config_error import ConfigError, dotted, refused, validation_problems
+
 DEFAULT_CONFIG = Path(__file__).with_name("config.yaml")
 BUILTIN_PREFIX = "builtin:"
 EstimatorKind = Literal["hist_gradient_boosting", "huber", "ridge"]
-
-
-class ConfigError(ValueError):
-    """The configuration file is unreadable or says something impossible."""
 
 
 class _Strict(BaseModel):
@@ -51,9 +50,10 @@ class DerivedFeature(_Strict):
     @model_validator(mode="after")
     def _exactly_one(self) -> DerivedFeature:
         if (self.sum is None) == (self.difference is None):
-            raise ValueError("give exactly one of 'sum' or 'difference'")
+            given = "both 'sum' and 'difference'" if self.sum else "neither 'sum' nor 'difference'"
+            raise refused(f"{given} given", "exactly one of 'sum' or 'difference'")
         if self.sum is not None and len(self.sum) < 2:
-            raise ValueError("'sum' needs at least two columns")
+            raise refused(f"'sum' has {len(self.sum)} column", "'sum' of at least two columns")
         return self
 
     @property
@@ -118,7 +118,9 @@ class GateConfig(_Strict):
     def _direction_fits_metric(self) -> GateConfig:
         expected = "maximize" if self.metric == "r2" else "minimize"
         if self.direction != expected:
-            raise ValueError(f"metric {self.metric} must be {expected}d, not {self.direction}d")
+            raise refused(
+                f"direction {self.direction!r} for metric {self.metric}", f"{expected} for {self.metric}"
+            )
         return self
 
 
@@ -138,7 +140,7 @@ class TrainingConfig(_Strict):
     def _derived_names_are_identifiers(cls, value: dict[str, DerivedFeature]) -> dict[str, DerivedFeature]:
         for name in value:
             if not name.replace("_", "").isalnum():
-                raise ValueError(f"derived feature name {name!r} must be letters, digits and underscores")
+                raise refused(f"derived feature name {name!r}", "letters, digits and underscores")
         return value
 
     def digest(self) -> str:
@@ -156,11 +158,14 @@ def load_config(path: Path | None = None) -> TrainingConfig:
     try:
         raw = yaml.safe_load(path.read_text())
     except FileNotFoundError as error:
-        raise ConfigError(f"{path}: config file not found") from error
+        raise ConfigError.of(str(path), "config file not found", "a training config YAML file") from error
     except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML: {error}") from error
+        wrong = f"not valid YAML ({' '.join(str(error).split())})"
+        raise ConfigError.of(str(path), wrong, "a YAML mapping of settings") from error
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping of settings at the top level")
+        raise ConfigError.of(
+            str(path), "not a mapping of settings", "a YAML mapping of settings at the top level"
+        )
     return parse_config(raw, source=str(path), base_dir=path.resolve().parent)
 
 
@@ -168,7 +173,8 @@ def parse_config(raw: dict, source: str, base_dir: Path) -> TrainingConfig:
     try:
         return TrainingConfig.model_validate({**_listify(raw), "base_dir": base_dir})
     except ValidationError as error:
-        raise ConfigError(f"{source}: " + "; ".join(_describe(e) for e in error.errors())) from error
+        key = lambda location: f"{source}:{dotted(location)}"  # noqa: E731
+        raise ConfigError(validation_problems(error, TrainingConfig, key)) from error
 
 
 def _listify(value: object) -> object:
@@ -178,14 +184,3 @@ def _listify(value: object) -> object:
     if isinstance(value, list):
         return tuple(_listify(item) for item in value)
     return value
-
-
-def _describe(error: dict) -> str:
-    location = ".".join(
-        str(part) for part in error["loc"] if not str(part).startswith(("function-", "tuple["))
-    )
-    if error["type"] == "extra_forbidden":
-        return f"unknown key '{location}'"
-    if error["type"] == "missing":
-        return f"missing key '{location}'"
-    return f"'{location}': {error['msg']}"

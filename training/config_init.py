@@ -26,7 +26,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from training.config import ConfigError, TrainingConfig, parse_config
+from model_contract.config_error import ConfigError
+from training.config import TrainingConfig, parse_config
 from training.dataset import DataError, read_table, validate
 
 REQUIRED_COUNT = 4
@@ -103,11 +104,11 @@ def write_starting_config(
     the data cannot be trained on.
     """
     if output.exists():
-        raise ConfigError(
-            f"{output}: already exists; init never overwrites a config (choose another --output)"
+        raise ConfigError.of(
+            "--output", f"{output} already exists", "a path where no file is (init never overwrites a config)"
         )
     if required_count < 0:
-        raise ConfigError(f"--required {required_count}: must be 0 or more")
+        raise ConfigError.of("--required", f"{required_count} is below 0", "an integer of at least 0")
     frame = _read(data)
     if target not in frame.columns:
         close = difflib.get_close_matches(target, [str(c) for c in frame.columns], n=1)
@@ -282,7 +283,11 @@ def _model_name(data: Path) -> str:
     name = re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-._")[:50]
     name = f"{name}-price" if name else "price"
     if not _NAME_RULE.match(name):  # pragma: no cover - the substitutions above always satisfy it
-        raise ConfigError(f"{data}: cannot make a model name from the file name; pass --model-name")
+        raise ConfigError.of(
+            "--model-name",
+            f"none given and {data.name!r} makes no model name",
+            "a name passed with --model-name",
+        )
     return name
 
 

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from training.artifact import IntervalBand
+from model_contract.artifact import IntervalBand
 
 MIN_PER_BAND = 50
 

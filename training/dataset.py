@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from training.artifact import Feature, model_frame
+from model_contract.artifact import Feature, model_frame
 from training.config import BUILTIN_PREFIX, TrainingConfig
 
 BUILTIN_DATASETS = {"ames": "ames.csv.gz"}

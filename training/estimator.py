@@ -22,7 +22,8 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, PowerTransformer
 from threadpoolctl import threadpool_limits
 
-from training.artifact import Feature
+from model_contract.artifact import Feature
+from model_contract.config_error import ConfigError
 from training.config import DerivedFeature, EstimatorConfig, TrainingConfig
 
 # HistGradientBoosting bins categories; more levels than this are grouped as infrequent.
@@ -32,10 +33,6 @@ _ESTIMATORS: dict[str, type[RegressorMixin]] = {
     "huber": HuberRegressor,
     "ridge": RidgeCV,
 }
-
-
-class EstimatorConfigError(ValueError):
-    """An estimator parameter in the config is not one the estimator accepts."""
 
 
 def build_pipeline(config: TrainingConfig, schema: Sequence[Feature]) -> RegressorMixin:
@@ -130,9 +127,10 @@ def _estimator(estimator: EstimatorConfig, seed: int) -> RegressorMixin:
     accepted = instance.get_params()
     for key in estimator.params:
         if key not in accepted:
-            raise EstimatorConfigError(
-                f"model.estimators[{estimator.kind}].params.{key}: not a parameter of {cls.__name__}"
-            )
+            raise ConfigError.of(
+                f"model.estimators[{estimator.kind}].params.{key}", f"not a parameter of {cls.__name__}",
+                ", ".join(sorted(accepted)),
+            )  # fmt: skip
     params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in estimator.params.items()}
     if "random_state" in accepted and "random_state" not in params:
         params["random_state"] = seed

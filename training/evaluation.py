@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.artifact import Estimates
+from model_contract.artifact import Estimates
 
 PRICE_BANDS = 5
 # The point plots draw at most this many test rows (a seeded sample): more is a blot that costs seconds per

@@ -16,9 +16,9 @@ from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from typing import Literal
 
-from training.artifact import ModelCard
+from model_contract.artifact import ModelCard
+from model_contract.pins import ModelPin
 from training.config import GateConfig
-from training.pins import ModelPin
 
 Outcome = Literal["first-model", "improved", "no-improvement", "forced", "not-comparable", "switched"]
 SWITCH_FLAG = "--switch-model"

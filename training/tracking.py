@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from training.local_state import sqlite_artifact_root
-from training.registry import registry_failure
+from model_contract.local_state import sqlite_artifact_root
+from model_contract.registry import registry_failure
 
 MODEL_ARTIFACT_PATH = "model"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from training.artifact import ModelCard, PriceModel
+from model_contract.artifact import ModelCard, PriceModel
 from training.config import SplitConfig, TrainingConfig
 from training.conformal import calibrate
 from training.dataset import Dataset

@@ -12,7 +12,10 @@ Verdicts, written as the pipeline variable ROLLOUT (``##vso[task.setvariable]``)
 * ``healthy``  - the last sync operation synced a revision containing the commit, succeeded (its PostSync
   smoke test included) and the Application is Healthy;
 * ``failed``   - that operation Failed or Errored (after Argo CD's own retries), or it succeeded but the
-  Application is Degraded: the only verdict that asks for a rollback;
+  Application is Degraded, or the operation reports prod's Rollout aborted (its canary analysis failed, or
+  the canary never became ready): the only verdict that asks for a rollback. An aborted Rollout is final
+  at once: the stable pods serve again and stay aborted until the Rollout's template changes, so Argo CD's
+  retries of the same revision cannot help and are not waited for;
 * ``deferred`` - a sync window blocks the sync (Argo CD keeps the operation Running with the message
   "Sync operation blocked by sync window", controller/sync.go): the change has not been deployed, so there
   is nothing to roll back; it deploys when the window closes;
@@ -34,6 +37,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 BLOCKED_BY_WINDOW = "Sync operation blocked by sync window"
+# Argo Rollouts v1.9 writes the Rollout's status.message as "<reason>: <message>" (utils/rollout/
+# rolloututil.go CalculateRolloutPhase); Argo CD's health check (resource_customizations/argoproj.io/
+# Rollout/health.lua) surfaces it as the resource's health message, and the sync records it in
+# operationState.syncResult.resources[] with hookPhase Failed (gitops-engine sync_context.go).
+ROLLOUT_ABORTED = "RolloutAborted"
 VERDICTS = ("healthy", "failed", "deferred", "timeout")
 
 
@@ -69,6 +77,9 @@ def observe(application: dict, contains: Callable[[str], bool]) -> Observation:
             None,
             f"last operation is for {revision[:12] or 'nothing'}; Argo CD compares {compared[:12] or 'nothing'}",
         )
+    aborted = _aborted_rollout(operation)
+    if aborted:
+        return Observation("failed", f"sync of {revision[:12]} stopped: prod's canary was aborted: {aborted}")
     if phase in ("Failed", "Error"):
         return Observation("failed", f"sync of {revision[:12]} {phase.lower()}: {message}")
     if phase == "Succeeded" and health == "Healthy":
@@ -81,6 +92,19 @@ def observe(application: dict, contains: Callable[[str], bool]) -> Observation:
             f"sync of {revision[:12]} succeeded but the Application is Degraded: {_health_message(status)}",
         )
     return Observation(None, f"sync of {revision[:12]} is {phase or 'pending'}, health {health or 'unknown'}")
+
+
+def _aborted_rollout(operation: dict) -> str:
+    """The message of an aborted Rollout among the operation's resource results, or ``""``."""
+    for result in (operation.get("syncResult") or {}).get("resources") or []:
+        if (
+            result.get("group") == "argoproj.io"
+            and result.get("kind") == "Rollout"
+            and result.get("hookPhase") in ("Failed", "Error")
+            and str(result.get("message", "")).startswith(ROLLOUT_ABORTED)
+        ):
+            return f"Rollout {result.get('name', '?')}: {result['message']}"
+    return ""
 
 
 def _health_message(status: dict) -> str:

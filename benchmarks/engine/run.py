@@ -80,12 +80,13 @@ def python_env() -> dict[str, str]:
 def ensure_model() -> tuple[str, int, str]:
     """(tracking URI, version, sha256) of the production model, trained by the real training code once
     per shipped config: a config change (new estimator settings) retrains it from a fresh registry."""
+    from model_contract.registry import TAG_CONFIG, ModelNotFoundError, ModelRegistry
     from training.config import load_config
-    from training.registry import TAG_CONFIG, ModelNotFoundError, ModelRegistry
 
-    tracking = f"sqlite:///{STATE / 'mlflow.db'}"
+    database = STATE / "registries" / "dev" / "mlflow.db"  # dev's registry under MLOPS_HOME=STATE
+    tracking = f"sqlite:///{database}"
     registry = ModelRegistry(tracking)
-    if (STATE / "mlflow.db").exists():
+    if database.exists():
         try:
             record = registry.get(MODEL_NAME, 1)
             if record.tags.get(TAG_CONFIG) == load_config().as_yaml():
@@ -107,8 +108,8 @@ def ensure_model() -> tuple[str, int, str]:
 
 def ensure_artifact(tracking: str, version: int) -> Path:
     """The registered artifact as a local folder for the Azure ML server: the same bytes the engine loads."""
-    from training.artifact import artifact_digest
-    from training.registry import ModelRegistry
+    from model_contract.artifact import artifact_digest
+    from model_contract.registry import ModelRegistry
 
     registry = ModelRegistry(tracking)
     record = registry.get(MODEL_NAME, version)

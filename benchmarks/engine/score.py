@@ -7,9 +7,9 @@ import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, os.environ["ENGINE_REPO_ROOT"])  # training.artifact: numpy + pandas only
+sys.path.insert(0, os.environ["ENGINE_REPO_ROOT"])  # model_contract.artifact: numpy + pandas only
 
-from training.artifact import load_model_artifact
+from model_contract.artifact import load_model_artifact
 
 model = None
 

@@ -35,7 +35,7 @@ from sklearn.model_selection import KFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
-from training.artifact import PriceModel
+from model_contract.artifact import PriceModel
 from training.config import load_config
 from training.conformal import calibrate
 from training.dataset import load_dataset
@@ -168,7 +168,7 @@ def shipped_fold(config, dataset, train, test) -> tuple[float, float]:
 
 def _card(config, dataset):
     """A fold-local model card: only its interval bands matter for bounding."""
-    from training.artifact import ModelCard
+    from model_contract.artifact import ModelCard
 
     return ModelCard(config.model_name, config.data.target, dataset.schema, config.intervals.coverage, (),
                      {}, dataset.fingerprint, "benchmark")  # fmt: skip

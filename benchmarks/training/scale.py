@@ -117,7 +117,7 @@ def profile_stages(config_path: Path) -> dict:
     """Each stage of a training run timed on its own, in this process (run in a fresh one per size)."""
     import resource
 
-    from training.artifact import ModelCard, PriceModel, save_model_artifact
+    from model_contract.artifact import ModelCard, PriceModel, save_model_artifact
     from training.config import ModelConfig, load_config
     from training.conformal import calibrate
     from training.dataset import fingerprint, read_table, resolve_source, validate

@@ -16,7 +16,10 @@ and Argo CD, which deploys the engine from ``gitops/apps/estimation-engine/overl
   supports); patches arrive through the ``patch`` upgrade channel.
 * Container Insights with managed-identity ingestion (``useAADAuth``) plus its data collection rule.
 * Grants that something in this same `pulumi up` relies on are waited for (infra.propagation): the
-  deployer's cluster-admin before the Helm release, its key vault read before the repository Secret.
+  deployer's cluster-admin before the Helm releases, its key vault read before the repository Secret.
+* Argo Rollouts and Prometheus (the canary of prod's engine and the data it is judged on) are installed
+  before Argo CD's ApplicationSet is applied, so the first sync finds the Rollout CRD and the analysis
+  finds its Prometheus.
 * The Azure DevOps pipeline principal may fetch a kubeconfig (Cluster User Role: it carries no credential
   with local accounts off) and read Argo CD Applications in the ``argocd`` namespace, nothing else: a
   custom role with the custom-resources read action, scoped to the namespace, and an ABAC condition naming
@@ -29,12 +32,16 @@ import base64
 from typing import Any
 
 import pulumi
+import pulumi_kubernetes as k8s
 from pulumi_azure_native import containerservice as aks
 from pulumi_azure_native import managedidentity
 
 from infra.argocd_manifests import ARGOCD_NAMESPACE, PROJECT_NAME
+from infra.components.argo_rollouts import ArgoRollouts
+from infra.components.argocd import COMPONENT_TYPE as ARGOCD_TYPE
 from infra.components.argocd import ArgoCd, RepositoryCredentials
 from infra.components.container_insights import ContainerInsights
+from infra.components.prometheus import Prometheus
 from infra.key_vault_secrets import SecretReader
 from infra.naming import Naming, agent_pool_name
 from infra.propagation import wait_for_grants
@@ -95,6 +102,7 @@ class AksServing(pulumi.ComponentResource):
         key_vault_uri: pulumi.Input[str],
         engine_identity: managedidentity.UserAssignedIdentity,
         argocd_objects: list[dict[str, Any]],
+        scrape_configs: list[dict[str, Any]],
         secret_reader: SecretReader,
         stack_label: pulumi.Input[str],
         opts: pulumi.ResourceOptions | None = None,
@@ -180,10 +188,38 @@ class AksServing(pulumi.ComponentResource):
             resource_group_name=resource_group_name, resource_name=self.cluster.name, format="exec"
         )
         self.kubeconfig = pulumi.Output.secret(credentials.apply(_decode_kubeconfig))
+        self.kubernetes = k8s.Provider(
+            "aks-kubernetes",
+            kubeconfig=self.kubeconfig,
+            # Server-side apply lets Argo CD and Pulumi share fields of the objects they both touch safely.
+            enable_server_side_apply=True,
+            # Created by the ArgoCd component before the add-ons joined it: keep its identity in the state.
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                aliases=[pulumi.Alias(parent=pulumi.create_urn("argocd", ARGOCD_TYPE, parent=self))],
+            ),
+        )
+        # The Helm releases talk to the API server as the deployer: after the grant has propagated.
+        cluster_ready = [self.deployer_cluster_admin_ready]
+        self.argo_rollouts = ArgoRollouts(
+            "argo-rollouts",
+            chart_version=settings.argo_rollouts_chart_version,
+            provider=self.kubernetes,
+            depends_on=[self.engine_pool, *cluster_ready],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.prometheus = Prometheus(
+            "prometheus",
+            chart_version=settings.prometheus_chart_version,
+            scrape_configs=scrape_configs,
+            provider=self.kubernetes,
+            depends_on=[self.engine_pool, *cluster_ready],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         self.argocd = ArgoCd(
             "argocd",
             chart_version=settings.argocd_chart_version,
-            kubeconfig=self.kubeconfig,
+            provider=self.kubernetes,
             argocd_objects=argocd_objects,
             # Once Argo CD runs it syncs the engine at once: nodes for it, the image pull and the
             # workload identity federation must be in place by then.
@@ -191,8 +227,11 @@ class AksServing(pulumi.ComponentResource):
                 self.engine_pool,
                 self.kubelet_registry_pull,
                 self.engine_federation,
-                self.deployer_cluster_admin_ready,
+                *cluster_ready,
             ],
+            # The ApplicationSet makes Argo CD sync prod's Rollout (its CRDs and controller come with Argo
+            # Rollouts) judged by queries to Prometheus: both run before it is applied.
+            objects_depend_on=[self.argo_rollouts.release, self.prometheus.release],
             repository=repository,
             repository_depends_on=repository_ready,
             opts=pulumi.ResourceOptions(parent=self),

@@ -1,7 +1,6 @@
 """Argo CD on the cluster, and the objects that make it deploy the estimation engine.
 
-Argo CD comes from its Helm chart at a pinned version through ``helm.v3.Release``: the chart uses Helm
-hooks, which ``helm.v4.Chart`` would skip. The AppProject and ApplicationSet are the files of
+Argo CD comes from its Helm chart at a pinned version (``infra.components.helm_chart``). The AppProject and ApplicationSet are the files of
 ``gitops/argocd/`` with the stack's repository, revision and environment put in (see
 ``infra.argocd_manifests``), applied only once the release, and so Argo CD's CRDs, exist.
 
@@ -19,6 +18,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.argocd_manifests import ARGOCD_NAMESPACE
+from infra.components.helm_chart import SYSTEM_POOL_TOLERATIONS, PinnedChart, install_chart
 
 COMPONENT_TYPE = "property-price-platform:infra:ArgoCd"
 CHART_REPOSITORY = "https://argoproj.github.io/argo-helm"
@@ -31,9 +31,7 @@ RELEASE_NAME = "argocd"
 CHART_VALUES: dict[str, Any] = {
     "dex": {"enabled": False},
     "server": {"service": {"type": "ClusterIP"}},
-    "global": {
-        "tolerations": [{"key": "CriticalAddonsOnly", "operator": "Exists", "effect": "NoSchedule"}],
-    },
+    "global": {"tolerations": SYSTEM_POOL_TOLERATIONS},
 }
 
 
@@ -63,44 +61,33 @@ def repository_secret_data(credentials: RepositoryCredentials) -> dict[str, pulu
 
 
 class ArgoCd(pulumi.ComponentResource):
-    """The Helm release of Argo CD plus the engine's AppProject and ApplicationSet."""
+    """The Helm release of Argo CD plus the engine's AppProject and ApplicationSet.
+
+    ``objects_depend_on``: what must run before Argo CD may sync the engine (Argo Rollouts, whose CRDs the
+    prod overlay's Rollout needs, and the Prometheus its analysis queries).
+    """
 
     def __init__(
         self,
         name: str,
         *,
         chart_version: str,
-        kubeconfig: pulumi.Input[str],
+        provider: k8s.Provider,
         argocd_objects: list[dict[str, Any]],
         depends_on: list[pulumi.Resource],
+        objects_depend_on: list[pulumi.Resource] | None = None,
         repository: RepositoryCredentials | None = None,
         repository_depends_on: list[pulumi.Resource] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(COMPONENT_TYPE, name, None, opts)
-        self.provider = k8s.Provider(
-            "aks-kubernetes",
-            kubeconfig=kubeconfig,
-            # Server-side apply lets Argo CD and Pulumi share fields of the objects below safely.
-            enable_server_side_apply=True,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        on_cluster = pulumi.ResourceOptions(parent=self, provider=self.provider)
-        self.release = k8s.helm.v3.Release(
+        on_cluster = pulumi.ResourceOptions(parent=self, provider=provider)
+        chart = PinnedChart(RELEASE_NAME, CHART_NAME, chart_version, CHART_REPOSITORY, ARGOCD_NAMESPACE)
+        self.release = install_chart(
             "argocd-release",
-            k8s.helm.v3.ReleaseArgs(
-                name=RELEASE_NAME,
-                chart=CHART_NAME,
-                version=chart_version,
-                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPOSITORY),
-                namespace=ARGOCD_NAMESPACE,
-                create_namespace=True,
-                atomic=True,
-                cleanup_on_fail=True,
-                timeout=900,
-                values=CHART_VALUES,
-            ),
-            opts=pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=depends_on)),
+            chart,
+            CHART_VALUES,
+            pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=depends_on)),
         )
         after_release = pulumi.ResourceOptions.merge(
             on_cluster, pulumi.ResourceOptions(depends_on=[self.release, *(repository_depends_on or [])])
@@ -127,7 +114,10 @@ class ArgoCd(pulumi.ComponentResource):
                 metadata=document["metadata"],
                 spec=document["spec"],
                 opts=pulumi.ResourceOptions.merge(
-                    on_cluster, pulumi.ResourceOptions(depends_on=[self.release, *credentials])
+                    on_cluster,
+                    pulumi.ResourceOptions(
+                        depends_on=[self.release, *credentials, *(objects_depend_on or [])]
+                    ),
                 ),
             )
             for document in argocd_objects

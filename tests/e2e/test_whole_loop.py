@@ -22,8 +22,8 @@ import httpx
 import pytest
 import yaml
 
+from delivery.git import git
 from tests.conftest import AMES, REPO_ROOT, small_config_dict
-from training.git import git
 
 pytestmark = pytest.mark.slow
 
@@ -66,7 +66,7 @@ def remote(copy: Path) -> Path:
 
 
 def pin(copy: Path, env: str) -> dict[str, str]:
-    lines = run(copy, "-m", "training", "pins", "--env", env).stdout.splitlines()
+    lines = run(copy, "-m", "delivery", "pins", "--env", env).stdout.splitlines()
     return dict(line.split("=", 1) for line in lines)
 
 
@@ -83,10 +83,10 @@ def changed_lines(chunk: str) -> list[str]:
 
 
 def merge_open(copy: Path) -> None:
-    listed = run(copy, "-m", "training", "prs").stdout.splitlines()
+    listed = run(copy, "-m", "delivery", "prs").stdout.splitlines()
     for line in listed:
         if line.startswith("#"):
-            run(copy, "-m", "training", "merge", line.split()[0].lstrip("#"))
+            run(copy, "-m", "delivery", "merge", line.split()[0].lstrip("#"))
 
 
 @contextmanager
@@ -117,7 +117,7 @@ def registry_uri(copy: Path, env: str) -> str:
 
 
 def registered(copy: Path, env: str) -> list:
-    from training.registry import ModelRegistry
+    from model_contract.registry import ModelRegistry
 
     return ModelRegistry(registry_uri(copy, env)).versions("ames-price")
 
@@ -154,7 +154,7 @@ def test_the_demo_loop_then_a_second_model_promoted_and_rolled_back(copy):
     assert prod["version"] == 1 and prod["sha256"] == registered(copy, "dev")[0].sha256
 
     # A second promotion registers nothing new: the copy is found in the target and the pin stands.
-    again = run(copy, "-m", "training", "promote", "--from", "dev", "--to", "qa", check=False)
+    again = run(copy, "-m", "delivery", "promote", "--from", "dev", "--to", "qa", check=False)
     assert again.returncode == 2 and "qa already runs ames-price v1" in again.stderr
     assert len(registered(copy, "qa")) == 1
 
@@ -170,7 +170,7 @@ def test_the_demo_loop_then_a_second_model_promoted_and_rolled_back(copy):
     run(copy, "-m", "training", "run", "--env", "dev", "--config", "e2e-43.yaml", "--force")
     merge_open(copy)
     for source, target in (("dev", "qa"), ("qa", "prod")):
-        run(copy, "-m", "training", "promote", "--from", source, "--to", target)
+        run(copy, "-m", "delivery", "promote", "--from", source, "--to", target)
         merge_open(copy)
     assert pin(copy, "prod")["MODEL_VERSION"] == "2"
     assert changed_lines(pin_history(copy, "prod")[0]) == ["-MODEL_VERSION=1", "+MODEL_VERSION=2"]
@@ -178,7 +178,7 @@ def test_the_demo_loop_then_a_second_model_promoted_and_rolled_back(copy):
     assert second["version"] == 2 and second["sha256"] == registered(copy, "dev")[1].sha256
 
     # Rollback is a PR too; once merged, prod serves the previous version again.
-    run(copy, "-m", "training", "rollback", "--env", "prod")
+    run(copy, "-m", "delivery", "rollback", "--env", "prod")
     merge_open(copy)
     assert pin(copy, "prod")["MODEL_VERSION"] == "1"
     assert served_version(copy, "prod") == 1

@@ -22,11 +22,11 @@ import httpx
 import pytest
 import uvicorn
 
-from estimation_engine.app import create_app
+from estimation_engine.api.app import create_app
 from estimation_engine.settings import EngineSettings
+from model_contract.artifact import PriceModel, load_model_artifact
+from model_contract.registry import ModelRegistry
 from tests.conftest import RegisteredModels
-from training.artifact import PriceModel, load_model_artifact
-from training.registry import ModelRegistry
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 60.0

@@ -5,11 +5,13 @@ from __future__ import annotations
 import fnmatch
 import json
 import shlex
+import subprocess
 import tomllib
 
 import pytest
 
 from estimation_engine.cli import _parser
+from estimation_engine.malloc_tunables import TUNABLES, VARIABLE
 from estimation_engine.settings import DEFAULT_PORT, EngineSettings
 from tests.estimation_engine.conftest import REPO_ROOT
 
@@ -84,6 +86,8 @@ def test_exposed_port_and_environment_match_the_settings(runtime):
     assert str(settings.cache_dir) == "/var/cache/estimation-engine"
     # numba's compiled tree kernel must be cached somewhere writable: the root filesystem is read-only.
     assert env["NUMBA_CACHE_DIR"].startswith(str(settings.cache_dir) + "/")
+    # glibc reads its malloc tunables at process start: the image sets the ones serve would re-execute with.
+    assert env[VARIABLE] == TUNABLES
 
 
 def test_entrypoint_and_healthcheck_are_commands_the_cli_accepts(runtime):
@@ -128,10 +132,12 @@ def ignored(path: str, patterns: list[str]) -> bool:
     ("path", "excluded"),
     [
         ("pyproject.toml", False),
-        ("estimation_engine/app.py", False),
-        ("training/artifact.py", False),
-        ("training/registry.py", False),
+        ("estimation_engine/api/app.py", False),
+        ("model_contract/artifact.py", False),
+        ("model_contract/registry.py", False),
         ("training/data/ames.csv.gz", True),
+        ("training/runner.py", True),
+        ("delivery/promote.py", True),
         ("training/__pycache__/artifact.cpython-311.pyc", True),
         ("tests/conftest.py", True),
         ("infra/__main__.py", True),
@@ -142,9 +148,29 @@ def ignored(path: str, patterns: list[str]) -> bool:
     ],
 )
 def test_dockerignore_sends_only_the_engine_sources(path, excluded):
-    patterns = [
+    assert ignored(path, context_patterns()) is excluded
+
+
+def context_patterns() -> list[str]:
+    return [
         line.strip()
         for line in DOCKERIGNORE.read_text().splitlines()
         if line.strip() and not line.startswith("#")
     ]
-    assert ignored(path, patterns) is excluded
+
+
+def test_the_build_context_holds_the_engine_and_the_contract_package_only():
+    """Every file of the checkout that .dockerignore lets into the build context is the engine's, the shared
+    contract package's, or the project metadata pip needs; and everything the Dockerfile copies is there."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO_ROOT, capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    sent = {path for path in listed if not ignored(path, context_patterns())}
+    allowed = ("estimation_engine/", "model_contract/")
+    assert {p for p in sent if not p.startswith(allowed)} == {"pyproject.toml", "README.md"}
+    assert any(p.startswith("model_contract/") for p in sent) and "estimation_engine/Dockerfile" in sent
+    for keyword, rest in instructions(DOCKERFILE.read_text()):
+        if keyword == "COPY" and not rest.startswith("--from"):
+            for source in rest.split()[:-1]:
+                assert any(p == source or p.startswith(source + "/") for p in sent), f"{source} is not sent"

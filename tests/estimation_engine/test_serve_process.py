@@ -8,9 +8,12 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 
+from estimation_engine.malloc_tunables import TUNABLES, VARIABLE
+from model_contract.pins import MODEL_VERSION_RULE
 from tests.conftest import RegisteredModels
 from tests.estimation_engine.conftest import REPO_ROOT, engine_env
 
@@ -38,8 +41,10 @@ def test_invalid_settings_exit_2_naming_each_variable():
         check=False,
     )
     assert result.returncode == 2
-    assert "MODEL_VERSION 'latest' must be a registry version number" in result.stderr
-    assert "ENGINE_PORT='http'" in result.stderr
+    assert result.stderr.splitlines() == [
+        f"estimation-engine: invalid setting: MODEL_VERSION: 'latest' is not a version; allowed: {MODEL_VERSION_RULE}",
+        "estimation-engine: invalid setting: ENGINE_PORT: 'http' is not a valid integer; allowed: a valid integer",
+    ]
 
 
 def test_load_failure_with_exit_policy_exits_3_with_a_log_line_naming_the_cause(
@@ -72,6 +77,14 @@ def test_sigterm_lets_the_in_flight_request_finish_before_the_process_ends(
 ):
     handle = engine_process(engine_env(registered_models, tmp_path / "cache", ENGINE_LOG_LEVEL="INFO"))
     handle.wait_for("/health/ready", timeout=BOUND)
+    # Outside the image serve re-executes itself, in the same process, with glibc's malloc tunables set
+    # (glibc, parsing them at start, ends the variable's text after the first one: the others still apply).
+    environ = dict(
+        item.split("=", 1)
+        for item in Path(f"/proc/{handle.process.pid}/environ").read_text().split("\0")
+        if item
+    )
+    assert TUNABLES.startswith(environ[VARIABLE])
     body = json.dumps({"properties": list(registered_models.sample_rows)}).encode()
     host, port = handle.url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=BOUND) as connection:

@@ -7,15 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from estimation_engine.cpu_budget import usable_cpus
+from estimation_engine.model.cpu_budget import usable_cpus
 from estimation_engine.settings import (
     CacheTrust,
     EngineSettings,
     LoadFailurePolicy,
-    SettingsError,
     UnknownCategoryPolicy,
     unknown_engine_variables,
 )
+from model_contract.config_error import ConfigError
+from model_contract.pins import MODEL_NAME_RULE, MODEL_VERSION_RULE
 
 
 def test_the_overlay_contract_variables_are_read():
@@ -64,30 +65,52 @@ def test_model_path_needs_no_pin():
 @pytest.mark.parametrize(
     ("env", "fragments"),
     [
-        ({}, ["MODEL_NAME: not set"]),
+        (
+            {},
+            [
+                "MODEL_NAME: not set; allowed: a model name with MODEL_VERSION, or MODEL_PATH to a model folder"
+            ],
+        ),
         (
             {"MODEL_NAME": "ames-price", "MODEL_VERSION": "latest"},
-            ["MODEL_VERSION 'latest'", "never aliases"],
+            [f"MODEL_VERSION: 'latest' is not a version; allowed: {MODEL_VERSION_RULE}"],
         ),
-        ({"MODEL_NAME": "bad name!", "MODEL_VERSION": "1"}, ["MODEL_NAME 'bad name!'"]),
+        (
+            {"MODEL_NAME": "bad name!", "MODEL_VERSION": "1"},
+            [f"MODEL_NAME: 'bad name!' is not a model name; allowed: {MODEL_NAME_RULE}"],
+        ),
         (
             {"MODEL_NAME": "m", "MODEL_VERSION": "1", "ENGINE_PORT": "0", "ENGINE_MAX_BATCH_SIZE": "many"},
-            ["ENGINE_PORT='0'", "ENGINE_MAX_BATCH_SIZE='many'"],
+            [
+                "ENGINE_PORT: '0' is below 1; allowed: at least 1",
+                "ENGINE_MAX_BATCH_SIZE: 'many' is not a valid integer; allowed: a valid integer",
+            ],
         ),
         (
             {"MODEL_NAME": "m", "MODEL_VERSION": "1", "ENGINE_ON_LOAD_FAILURE": "crash"},
-            ["ENGINE_ON_LOAD_FAILURE='crash'"],
+            [
+                "ENGINE_ON_LOAD_FAILURE: 'crash' is not one of the choices; allowed: one of 'stay-unready' or 'exit'"
+            ],
         ),
-        ({"MODEL_PATH": "/m", "MODEL_SHA256": "abc"}, ["MODEL_SHA256='abc'"]),
-        ({"MODEL_PATH": "/m", "ENGINE_LOG_LEVEL": "loud"}, ["ENGINE_LOG_LEVEL='loud'"]),
-        ({"MODEL_PATH": "/m", "ENGINE_BATCH_THREADS": "0"}, ["ENGINE_BATCH_THREADS='0'"]),
+        (
+            {"MODEL_PATH": "/m", "MODEL_SHA256": "abc"},
+            ["MODEL_SHA256: 'abc' is not a sha256; allowed: 64 lowercase hex digits (the artifact's sha256)"],
+        ),
+        (
+            {"MODEL_PATH": "/m", "ENGINE_LOG_LEVEL": "loud"},
+            ["ENGINE_LOG_LEVEL: 'loud' is not a log level; allowed: DEBUG, INFO, WARNING, ERROR or CRITICAL"],
+        ),
+        (
+            {"MODEL_PATH": "/m", "ENGINE_BATCH_THREADS": "0"},
+            ["ENGINE_BATCH_THREADS: '0' is below 1; allowed: at least 1"],
+        ),
     ],
 )
-def test_bad_settings_name_every_offending_variable(env, fragments):
-    with pytest.raises(SettingsError) as raised:
+def test_bad_settings_name_every_offending_variable_one_line_each(env, fragments):
+    """Each offending variable is one line of the shape ``<variable>: <what was wrong>; allowed: <...>``."""
+    with pytest.raises(ConfigError) as raised:
         EngineSettings.from_env(env)
-    for fragment in fragments:
-        assert fragment in str(raised.value)
+    assert str(raised.value).splitlines() == fragments
 
 
 def test_misspelt_engine_variables_are_reported():

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from training.overlay_render import parse_manifests, render_overlay
-from training.pins import ENVIRONMENTS
+from delivery.overlay_render import parse_manifests, render_overlay
+from model_contract.pins import ENVIRONMENTS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,18 +1,11 @@
-"""gitops/argocd/ against Argo CD's own CRD schemas (v3.4.4, the installed release), plus a strict check for unknown keys.
-
-The CRD schemas leave additionalProperties unset almost everywhere, so a plain JSON-schema validation
-lets a misspelled key through: ``selfHeel: true`` would validate, and Argo CD would silently ignore it.
-The strict walk below rejects any key the schema does not declare, wherever the schema does not
-explicitly allow unknown fields.
-"""
+"""gitops/argocd/ against Argo CD's own CRD schemas (v3.4.4, the installed release), plus a strict check for
+unknown keys (tests/gitops/crd_schemas.py): a misspelled ``selfHeel`` passes the schema, not the check."""
 
 from __future__ import annotations
 
 import copy
 import json
 import re
-from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -20,72 +13,12 @@ import jsonschema
 import pytest
 import yaml
 
-from training.pins import ENVIRONMENTS, overlay_path
+from model_contract.pins import ENVIRONMENTS, overlay_path
+from tests.gitops.crd_schemas import crd_schema, schema_problems
 
-SCHEMAS = Path(__file__).resolve().parents[1] / "data" / "schemas" / "argocd"
-CRD_FILES = {
-    "Application": "application-crd.yaml",
-    "ApplicationSet": "applicationset-crd.yaml",
-    "AppProject": "appproject-crd.yaml",
-}
 PLACEHOLDER_REPO = "https://github.com/your-org/property-price-platform.git"
 IN_CLUSTER = "https://kubernetes.default.svc"
 GO_TEMPLATE_VARIABLE = re.compile(r"\{\{\s*\.([\w.]+)\s*\}\}")
-
-
-@cache
-def crd_schema(kind: str) -> dict[str, Any]:
-    # The ApplicationSet CRD is 1.4 MB of YAML: the C loader reads it in a fraction of the pure-Python time.
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    crd = yaml.load((SCHEMAS / CRD_FILES[kind]).read_text(), Loader=loader)
-    assert crd["spec"]["names"]["kind"] == kind
-    return crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
-
-
-@cache
-def object_meta_fields() -> frozenset[str]:
-    """ObjectMeta's fields, from the Kubernetes schemas kubernetes-validate ships (the CRDs leave it opaque)."""
-    folder = resources.files("kubernetes_validate") / "kubernetes-json-schema" / "v1.33.0-local-strict"
-    definitions = json.loads((folder / "_definitions.json").read_text())["$defs"]
-    return frozenset(definitions["io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"]["properties"])
-
-
-def unknown_keys(value: Any, schema: dict[str, Any], path: str) -> list[str]:
-    """Paths of keys in ``value`` that ``schema`` does not declare and does not explicitly allow."""
-    if isinstance(value, list):
-        item_schema = schema.get("items", {})
-        return [
-            problem
-            for i, item in enumerate(value)
-            for problem in unknown_keys(item, item_schema, f"{path}[{i}]")
-        ]
-    if not isinstance(value, dict):
-        return []
-    declared = schema.get("properties")
-    extra = schema.get("additionalProperties")
-    open_ended = schema.get("x-kubernetes-preserve-unknown-fields") or extra is not None or declared is None
-    problems = []
-    for key, child in value.items():
-        if declared and key in declared:
-            problems += unknown_keys(child, declared[key], f"{path}.{key}")
-        elif isinstance(extra, dict):
-            problems += unknown_keys(child, extra, f"{path}.{key}")
-        elif not open_ended:
-            problems.append(f"{path}.{key}")
-    return problems
-
-
-def schema_problems(manifest: dict[str, Any]) -> list[str]:
-    """Everything wrong with an Argo CD object: JSON-schema errors, then keys the schema does not know."""
-    schema = crd_schema(manifest["kind"])
-    validator = jsonschema.Draft7Validator(schema)
-    problems = [
-        f"{'.'.join(map(str, error.absolute_path))}: {error.message}"
-        for error in validator.iter_errors(manifest)
-    ]
-    problems += [f"metadata.{key}" for key in manifest["metadata"] if key not in object_meta_fields()]
-    problems += unknown_keys(manifest, schema, "")
-    return problems
 
 
 def load(repo_root: Path, name: str) -> dict[str, Any]:
@@ -188,10 +121,15 @@ def test_project_confines_applications_to_one_repository_and_namespace(app_proje
 
 
 def test_project_allows_exactly_the_kinds_the_overlays_render(app_project, rendered_objects):
+    """Each overlay renders only allowed kinds, and every allowed kind is rendered by some overlay (prod's
+    Rollout and AnalysisTemplates are prod's alone)."""
     allowed = {(entry["group"], entry["kind"]) for entry in app_project["spec"]["namespaceResourceWhitelist"]}
-    for env, objects in rendered_objects.items():
-        rendered = {(o["apiVersion"].rpartition("/")[0], o["kind"]) for o in objects}
-        assert rendered == allowed, env
+    rendered = {
+        env: {(o["apiVersion"].rpartition("/")[0], o["kind"]) for o in objects}
+        for env, objects in rendered_objects.items()
+    }
+    assert {env: kinds - allowed for env, kinds in rendered.items()} == {env: set() for env in rendered}
+    assert set().union(*rendered.values()) == allowed
 
 
 def test_applications_sync_automatically_prune_self_heal_and_retry_with_backoff(application_set):

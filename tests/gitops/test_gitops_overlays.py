@@ -12,9 +12,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from tests.conftest import REPO_ROOT
-from training.overlay_render import manifest_diff, parse_manifests, render_overlay
-from training.pins import (
+from delivery.overlay_render import manifest_diff, parse_manifests, render_overlay
+from model_contract.pins import (
     ENVIRONMENTS,
     ImagePin,
     ModelPin,
@@ -24,6 +23,7 @@ from training.pins import (
     parse_model_pin,
     replace_image_pin,
 )
+from tests.conftest import REPO_ROOT
 
 # The Kubernetes minor the manifests must run on: the AKS version the infra program pins by default
 # (Pulumi.yaml, aksKubernetesVersion), read from there so the two cannot drift apart. Fields newer than
@@ -42,6 +42,10 @@ EXPECTED_KINDS = {
     ("networking.k8s.io", "NetworkPolicy"),
     ("batch", "Job"),
 }
+# Prod runs the engine's pods through an Argo Rollout judged by AnalysisTemplates (tests/gitops/
+# test_rollout_objects.py validates those against Argo Rollouts' CRDs; Kubernetes' schemas do not know them).
+ROLLOUT_KINDS = {("argoproj.io", "Rollout"), ("argoproj.io", "AnalysisTemplate")}
+EXPECTED_KINDS_BY_ENV = {"dev": EXPECTED_KINDS, "qa": EXPECTED_KINDS, "prod": EXPECTED_KINDS | ROLLOUT_KINDS}
 ENGINE_PODS = {"app.kubernetes.io/name": "estimation-engine", "app.kubernetes.io/component": "server"}
 
 
@@ -62,7 +66,7 @@ def _engine_container(objects: list[dict]) -> dict:
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_every_overlay_renders_the_engine_in_its_namespace(env, rendered_objects):
     objects = rendered_objects[env]
-    assert {_group_kind(o) for o in objects} == EXPECTED_KINDS
+    assert {_group_kind(o) for o in objects} == EXPECTED_KINDS_BY_ENV[env]
     assert {o["metadata"].get("namespace") for o in objects} == {"estimation-engine"}
     for kind in ("Deployment", "Service", "ServiceAccount"):
         _one(objects, kind, "estimation-engine")
@@ -72,7 +76,8 @@ def test_every_overlay_renders_the_engine_in_its_namespace(env, rendered_objects
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_every_rendered_object_passes_strict_kubernetes_validation(env, rendered_objects):
     for manifest in rendered_objects[env]:
-        kubernetes_validate.validate(manifest, KUBERNETES_VERSION, strict=True)
+        if _group_kind(manifest) not in ROLLOUT_KINDS:
+            kubernetes_validate.validate(manifest, KUBERNETES_VERSION, strict=True)
 
 
 def test_strict_validation_rejects_a_misspelled_field(rendered_objects):
@@ -189,7 +194,12 @@ def test_engine_is_probed_on_its_health_routes_and_rolls_without_losing_capacity
     assert container["livenessProbe"]["httpGet"]["path"] == "/health/live"
     assert container["readinessProbe"]["httpGet"]["path"] == "/health/ready"
     assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
-    assert "replicas" not in deployment["spec"], "the HorizontalPodAutoscaler owns the replica count"
+    if env == "prod":
+        # The Rollout runs the pods (its replicas are the HPA's); the Deployment only holds the template.
+        assert deployment["spec"]["replicas"] == 0
+        assert "replicas" not in _one(rendered_objects[env], "Rollout")["spec"]
+    else:
+        assert "replicas" not in deployment["spec"], "the HorizontalPodAutoscaler owns the replica count"
     settings = _settings(rendered_objects[env])
     assert settings["ENGINE_HOST"] == "0.0.0.0", "probes and the Service reach the pod's address"
     grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
@@ -248,9 +258,10 @@ def test_network_is_denied_except_the_service_port_dns_and_https(env, rendered_o
 def test_autoscaler_and_disruption_budget_target_the_engine(env, rendered_objects):
     objects = rendered_objects[env]
     hpa = _one(objects, "HorizontalPodAutoscaler")["spec"]
+    workload = ("argoproj.io/v1alpha1", "Rollout") if env == "prod" else ("apps/v1", "Deployment")
     assert hpa["scaleTargetRef"] == {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
+        "apiVersion": workload[0],
+        "kind": workload[1],
         "name": "estimation-engine",
     }
     assert 1 <= hpa["minReplicas"] <= hpa["maxReplicas"]
@@ -269,6 +280,8 @@ def test_codeowners_gives_the_prod_overlay_to_the_platform_team(repo_root: Path)
     for path in (
         "/gitops/apps/estimation-engine/overlays/prod/",
         "/gitops/apps/estimation-engine/base/",
+        "/gitops/apps/estimation-engine/analysis/",
+        "/gitops/prometheus/",
         "/gitops/argocd/",
     ):
         assert owners.get(path), f"CODEOWNERS has no owner for {path}"

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from training.pins import ENVIRONMENTS
+from model_contract.pins import ENVIRONMENTS
 
 CHECKOV_TIMEOUT_SECONDS = 300
 

@@ -1,4 +1,4 @@
-"""training.overlay_render: finding kubectl, rendering an overlay, and the object-by-object diff."""
+"""delivery.overlay_render: finding kubectl, rendering an overlay, and the object-by-object diff."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from training import overlay_render
-from training.overlay_render import (
+from delivery import overlay_render
+from delivery.overlay_render import (
     OverlayRenderError,
     find_kubectl,
     manifest_diff,
@@ -18,7 +18,7 @@ from training.overlay_render import (
     render_objects,
     render_overlay,
 )
-from training.pins import PinError
+from model_contract.pins import PinError
 
 CONFIG_MAP = """\
 apiVersion: v1

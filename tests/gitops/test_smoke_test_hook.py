@@ -14,7 +14,7 @@ import shlex
 import pytest
 
 from estimation_engine.cli import _parser as engine_cli
-from training.pins import ENVIRONMENTS
+from model_contract.pins import ENVIRONMENTS
 
 JOB = "estimation-engine-smoke-test"
 # https://kubernetes.io/docs/concepts/security/pod-security-standards/#restricted

@@ -16,7 +16,7 @@ import pytest
 
 from infra.plan import Plan, build_plan
 from infra.stack_config import load_config_file
-from training.pins import ENVIRONMENTS
+from model_contract.pins import ENVIRONMENTS
 
 # A fixed day on which the pinned AKS minor is supported (tests/infra/test_aks_versions.py checks today).
 FIXED_NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)

@@ -8,7 +8,7 @@ import pytest
 
 from infra.aks_versions import support_table
 from infra.stack_config import load_stack_config
-from training.pins import ENVIRONMENTS
+from model_contract.pins import ENVIRONMENTS
 
 
 def pinned_minors() -> set[str]:

@@ -11,9 +11,9 @@ import subprocess
 
 import yaml
 
+from delivery.overlay_render import find_kubectl, parse_manifests
 from tests.conftest import REPO_ROOT
 from tests.gitops.test_argocd_objects import schema_problems
-from training.overlay_render import find_kubectl, parse_manifests
 
 
 def patched_application_set(plan) -> dict:

@@ -18,8 +18,8 @@ import yaml
 
 from infra.overlay import OverlayError, check_argocd_served, read_serving_pin
 from infra.stack_config import REPOSITORY_ROOT
+from model_contract.pins import ENVIRONMENTS, NO_IMAGE_DIGEST, kustomization_path
 from tests.infra.conftest import FIXTURES, plan_with_fixtures
-from training.pins import ENVIRONMENTS, NO_IMAGE_DIGEST, kustomization_path
 
 REAL_DIGEST = "sha256:" + "ab" * 32
 

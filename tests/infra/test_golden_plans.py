@@ -18,8 +18,8 @@ import pytest
 
 from infra.cli import main
 from infra.plan_render import plan_json
+from model_contract.pins import ENVIRONMENTS
 from tests.infra.conftest import FIXTURES
-from training.pins import ENVIRONMENTS
 
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from infra.components.training_compute import TRAINING_COMPUTE_NAME
-from infra.config_error import ConfigError
 from infra.naming import RULES, Naming, agent_pool_name, compute_name, fit
+from model_contract.config_error import ConfigError
 from training.azureml.pipeline_job import DEFAULT_COMPUTE
 
 

@@ -9,16 +9,18 @@ from __future__ import annotations
 import pytest
 import yaml
 
+from infra.argo_rollouts_release import PINNED as ARGO_ROLLOUTS
 from infra.argocd_release import PINNED as ARGOCD
 from infra.components.aci_serving import ENGINE_PORT
 from infra.expiry import EXPIRY_TAG
 from infra.plan import SECRET, Plan
 from infra.plan_mocks import DEPLOYER_OBJECT_ID, stable_guid
+from infra.prometheus_release import PINNED as PROMETHEUS
 from infra.roles import BuiltInRole, role_of_definition_id
 from infra.setting_values import Principal
 from infra.stack_config import REPOSITORY_ROOT
+from model_contract.pins import parse_image_pin, parse_model_pin
 from tests.infra.conftest import FIXTURES, fixture_config
-from training.pins import parse_image_pin, parse_model_pin
 
 ROLE_ASSIGNMENT = "azure-native:authorization:RoleAssignment"
 SLEEP = "time:index/sleep:Sleep"
@@ -349,6 +351,36 @@ def test_argocd_is_installed_from_the_pinned_chart_and_syncs_this_environment(pi
     assert spec["template"]["spec"]["source"]["repoURL"].startswith("https://")
     provider = plan.named("aks-kubernetes").inputs
     assert provider["kubeconfig"] == SECRET
+
+
+def test_argo_rollouts_and_prometheus_run_before_argo_cd_syncs_the_rollout(pinned_plans):
+    """The ApplicationSet makes Argo CD sync prod's Rollout at once: its CRDs (Argo Rollouts) and the
+    Prometheus its analysis queries must already be installed, from the pinned charts."""
+    plan = pinned_plans["prod"]
+    rollouts = plan.named("argo-rollouts-release").inputs
+    assert (rollouts["chart"], rollouts["version"], rollouts["namespace"]) == (
+        "argo-rollouts",
+        ARGO_ROLLOUTS.chart_version,
+        "argo-rollouts",
+    )
+    assert rollouts["repositoryOpts"]["repo"] == "https://argoproj.github.io/argo-helm"
+    assert rollouts["values"]["installCRDs"] is True and rollouts["values"]["keepCRDs"] is True
+    prometheus = plan.named("prometheus-release").inputs
+    assert (prometheus["chart"], prometheus["version"], prometheus["namespace"]) == (
+        "prometheus",
+        PROMETHEUS.chart_version,
+        "monitoring",
+    )
+    assert prometheus["repositoryOpts"]["repo"] == "https://prometheus-community.github.io/helm-charts"
+    gitops_jobs = yaml.safe_load((FIXTURES / "gitops/prometheus/scrape-configs.yaml").read_text())
+    values = prometheus["values"]
+    assert values["serverFiles"]["prometheus.yml"]["scrape_configs"] == gitops_jobs["scrape_configs"]
+    assert not any(job["enabled"] for job in values["scrapeConfigs"].values()), "chart defaults stay off"
+    assert values["server"]["fullnameOverride"] == "prometheus-server"
+    for release in ("argo-rollouts-release", "prometheus-release"):
+        assert depends_after_wait(plan, release, {"deployer-cluster-admin"}), release
+        assert release in plan.named("applicationset-estimation-engine").dependencies, release
+        assert plan.named(release).parent in {"argo-rollouts", "prometheus"}
 
 
 def test_prod_outputs_name_the_cluster_and_keep_the_kubeconfig_secret(pinned_plans):

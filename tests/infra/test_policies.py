@@ -13,7 +13,7 @@ import pytest
 
 from infra.policies.rules import RULES, check_resource, plain_secrets_in_config
 from infra.stack_config import load_stack_config
-from training.pins import ENVIRONMENTS
+from model_contract.pins import ENVIRONMENTS
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 TAGS = {"environment": "prod", "project": "p", "owner": "o", "managed-by": "pulumi"}

@@ -9,7 +9,7 @@ import pytest
 
 from infra.cli import main
 from infra.expiry import EXPIRY_TAG, expiry_tag_value, parse_expiry
-from infra.reaper import Verdict, judge, reap
+from infra.reaper import Expiry, judge, reap
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -77,8 +77,8 @@ def test_expired_groups_are_deleted_and_nothing_else():
         ("rg-price-engine-dev", "ci-expires-now"),
     ]
     assert {group.name for group in client.groups} == {"ci-alive", "ci-prod", "ci-untagged", "ci-garbled"}
-    assert summary.count(Verdict.UNTAGGED) == 2
-    assert summary.count(Verdict.UNREADABLE_TAG) == 1
+    assert summary.count(Expiry.UNTAGGED) == 2
+    assert summary.count(Expiry.UNREADABLE_TAG) == 1
     assert summary.failed == []
 
 
@@ -102,8 +102,8 @@ def test_a_failed_deletion_is_reported_and_the_others_still_go():
 
 
 def test_an_unreadable_tag_is_never_taken_for_expired():
-    verdict = judge(FakeGroup("x", {EXPIRY_TAG: "2025-13-45"}), NOW)
-    assert verdict.verdict is Verdict.UNREADABLE_TAG
+    group = judge(FakeGroup("x", {EXPIRY_TAG: "2025-13-45"}), NOW)
+    assert group.expiry is Expiry.UNREADABLE_TAG
 
 
 def test_the_tag_the_program_writes_is_the_tag_the_reaper_reads():

@@ -9,7 +9,7 @@ import pytest
 
 from infra.cli import main
 from infra.resource_providers import REQUIRED_PROVIDERS, namespace_of
-from training.pins import ENVIRONMENTS
+from model_contract.pins import ENVIRONMENTS
 
 
 @pytest.mark.parametrize("stack", ENVIRONMENTS)

@@ -8,13 +8,13 @@ from datetime import date
 
 import pytest
 
-from infra.config_error import ConfigError
 from infra.plan import settings_for
 from infra.setting_values import Principal
 from infra.settings import CONFIG_KEYS, PLACEHOLDER_REPOSITORY_URL, settings_from_config
 from infra.stack_config import load_stack_config
+from model_contract.config_error import ConfigError
+from model_contract.pins import ENVIRONMENTS
 from tests.infra.conftest import FIXED_NOW, REQUIRED_BY_STACK, fixture_config
-from training.pins import ENVIRONMENTS
 
 TODAY = FIXED_NOW.date()
 MESSAGE_SHAPE = re.compile(r"^property-price-platform:[a-zA-Z]+(\[\d+\])?: \S.*; allowed: \S.*$")
@@ -85,6 +85,8 @@ def test_tags_merge_standard_and_extra_tags():
         ("prod", {"deployerPrincipalType": "Group"}, "deployerPrincipalType"),
         ("prod", {"repositoryUrl": PLACEHOLDER_REPOSITORY_URL}, "repositoryUrl"),
         ("prod", {"argocdChartVersion": "9.1.0"}, "argocdChartVersion"),
+        ("prod", {"argoRolloutsChartVersion": "2.40.10"}, "argoRolloutsChartVersion"),
+        ("prod", {"prometheusChartVersion": "27.0.0"}, "prometheusChartVersion"),
         ("prod", {"argocdRepositorySecret": "no spaces"}, "argocdRepositorySecret"),
         ("dev", {"containerRegistrySku": "Basic"}, "containerRegistrySku"),
         ("qa", {"containerRegistrySku": "Standard"}, "containerRegistrySku"),

@@ -8,9 +8,9 @@ from typing import get_origin
 import pytest
 import yaml
 
-from infra.config_error import ConfigError
 from infra.settings import CONFIG_KEYS, Settings
 from infra.stack_config import REPOSITORY_ROOT, load_config_file, load_stack_config, project_file
+from model_contract.config_error import ConfigError
 
 
 def test_defaults_apply_and_the_stack_file_wins():

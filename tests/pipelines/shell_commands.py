@@ -49,6 +49,7 @@ SHELL_BUILTINS = {
 # `python -m <module>` of this repository, and the function building its argument parser.
 REPOSITORY_MODULES = {
     "training": "training.cli:_parser",
+    "delivery": "delivery.cli:_parser",
     "infra": "infra.cli:_parser",
     "estimation_engine": "estimation_engine.cli:_parser",
 }
@@ -59,6 +60,8 @@ PIPELINE_SCRIPTS = ".pipelines/scripts/"
 REPOSITORY_FOLDERS = (
     ".pipelines/",
     "estimation_engine/",
+    "model_contract/",
+    "delivery/",
     "training/",
     "infra/",
     "gitops/",

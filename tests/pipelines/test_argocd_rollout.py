@@ -13,7 +13,12 @@ import sys
 import pytest
 
 from tests.pipelines.pipeline_files import PIPELINES_DIR
-from tests.pipelines.rehearsal.scenarios import BLOCKED_BY_WINDOW, argo_application
+from tests.pipelines.rehearsal.scenarios import (
+    ABORTED_CANARY,
+    BLOCKED_BY_WINDOW,
+    aborted_canary,
+    argo_application,
+)
 
 _spec = importlib.util.spec_from_file_location(
     "argocd_rollout", PIPELINES_DIR / "scripts" / "argocd_rollout.py"
@@ -64,6 +69,31 @@ def contains(revision: str) -> bool:
 )
 def test_each_application_state_gives_its_verdict(application, verdict):
     assert rollout.observe(application, contains).verdict == verdict
+
+
+def test_an_aborted_canary_is_a_failure_at_once_while_argo_cd_still_retries():
+    """Argo CD retries the failed sync of the same revision, which cannot un-abort the Rollout: the verdict
+    does not wait for the retries, and names the metric that failed."""
+    observation = rollout.observe(aborted_canary(MERGED), contains)
+    assert observation.verdict == "failed"
+    assert "Rollout estimation-engine" in observation.reason and ABORTED_CANARY in observation.reason
+    assert rollout.observe(aborted_canary(MERGED, retrying=False), contains).verdict == "failed"
+
+
+def test_an_aborted_canary_of_an_older_revision_is_not_blamed_on_the_merged_commit():
+    assert rollout.observe(aborted_canary(BEFORE), contains).verdict is None
+
+
+def test_a_rollout_still_in_its_canary_steps_is_waited_for():
+    """Argo CD keeps the sync Running until the Rollout is Healthy (all steps passed): no verdict yet."""
+    application = argo_application(
+        MERGED, "Running", "Progressing", "waiting for healthy state of argoproj.io/Rollout/estimation-engine"
+    )
+    application["status"]["operationState"]["syncResult"]["resources"] = [
+        {"group": "argoproj.io", "kind": "Rollout", "name": "estimation-engine", "hookPhase": "Running",
+         "message": "more replicas need to be updated"}
+    ]  # fmt: skip
+    assert rollout.observe(application, contains).verdict is None
 
 
 def test_an_older_failure_is_not_blamed_on_the_merged_commit():

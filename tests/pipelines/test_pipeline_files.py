@@ -32,7 +32,7 @@ SCHEMA_FILE = REPO_ROOT / "tests" / "data" / "schemas" / "azure-pipelines" / "se
 ALL_FILES = pipeline_files() + template_files()
 EXPECTED_PIPELINES = {
     "ci.yml", "prepare-data.yml", "train-evaluate-register.yml", "build-image.yml", "deploy-dev.yml",
-    "delete-dev.yml", "deploy-qa.yml", "promote-prod.yml", "deploy-prod.yml",
+    "delete-dev.yml", "deploy-qa.yml", "promote-prod.yml", "deploy-prod.yml", "fast-path-sklearn.yml",
 }  # fmt: skip
 
 
@@ -164,9 +164,11 @@ def test_every_script_step_calls_a_command_that_exists(path):
     ("script", "reason"),
     [
         ("python -m training deploy --env dev", "no subcommand 'deploy'"),
-        ("python -m training promote --to qa --version 7", "no option --version"),
-        ("python -m training promote --from dev", "required option --to is missing"),
-        ("python -m training rollback", "required option --env is missing"),
+        # The one-release alias of a command that moved to delivery: pipelines call delivery itself.
+        ("python -m training promote --from dev --to qa", "no subcommand 'promote'"),
+        ("python -m delivery promote --to qa --version 7", "no option --version"),
+        ("python -m delivery promote --from dev", "required option --to is missing"),
+        ("python -m delivery rollback", "required option --env is missing"),
         ("python -m training submit --env staging", "--env staging: not one of"),
         ("python -m estimation_engine smoke --expect-version 3", "required option --url is missing"),
         ("python -m infra destroy", "no subcommand 'destroy'"),
@@ -185,7 +187,7 @@ def test_the_command_check_rejects_what_would_not_run(script, reason):
 
 
 def test_run_time_values_are_not_mistaken_for_literals():
-    (words,) = commands('python -m training promote --to qa --model-version "${{ parameters.model }}"')
+    (words,) = commands('python -m delivery promote --to qa --model-version "${{ parameters.model }}"')
     assert words[-1] == DYNAMIC and check(words) == []
 
 
@@ -198,22 +200,24 @@ def test_run_time_values_are_not_mistaken_for_literals():
         ("prepare-data.yml", ("python", "-m", "training", "submit")),
         ("train-evaluate-register.yml", ("python", "-m", "training", "submit")),
         ("build-image.yml", ("docker", "push")),
-        ("build-image.yml", ("python", "-m", "training", "pin-image", "--env", "dev")),
+        ("build-image.yml", ("python", "-m", "delivery", "pin-image", "--env", "dev")),
         ("deploy-dev.yml", ("pulumi", "up", "--stack", "dev")),
         ("deploy-dev.yml", ("python", "-m", "estimation_engine", "smoke")),
         ("delete-dev.yml", ("python", "-m", "infra", "reap")),
         ("deploy-qa.yml", ("pulumi", "up", "--stack", "qa")),
-        ("deploy-qa.yml", ("python", "-m", "training", "verify-image", "--env", "qa")),
-        ("deploy-qa.yml", ("python", "-m", "training", "promote", "--from", "dev", "--to", "qa")),
+        ("deploy-qa.yml", ("python", "-m", "delivery", "verify-image", "--env", "qa")),
+        ("deploy-qa.yml", ("python", "-m", "delivery", "promote", "--from", "dev", "--to", "qa")),
         (
             "deploy-qa.yml",
-            ("python", "-m", "training", "promote", "--from", "dev", "--to", "qa", "--model-version"),
+            ("python", "-m", "delivery", "promote", "--from", "dev", "--to", "qa", "--model-version"),
         ),
         ("deploy-qa.yml", ("python", "-m", "estimation_engine", "smoke")),
-        ("promote-prod.yml", ("python", "-m", "training", "promote", "--from", "qa", "--to", "prod")),
-        ("deploy-prod.yml", ("python", "-m", "training", "verify-image", "--env", "prod")),
+        ("promote-prod.yml", ("python", "-m", "delivery", "promote", "--from", "qa", "--to", "prod")),
+        ("deploy-prod.yml", ("python", "-m", "delivery", "verify-image", "--env", "prod")),
         ("deploy-prod.yml", ("python", ".pipelines/scripts/argocd_rollout.py")),
-        ("deploy-prod.yml", ("python", "-m", "training", "rollback", "--env", "prod")),
+        ("deploy-prod.yml", ("python", "-m", "delivery", "rollback", "--env", "prod")),
+        ("fast-path-sklearn.yml", ("python", "-m", "pip", "install", "--upgrade", "scikit-learn")),
+        ("fast-path-sklearn.yml", ("make", "fast-path-equality")),
     ],
 )
 def test_each_pipeline_runs_its_part_of_the_delivery(name, command):
@@ -234,7 +238,7 @@ def test_the_smoke_test_expects_the_pin_of_the_checked_out_commit(env):
     words = [w for _, w in commands_of(REPO_ROOT / ".pipelines" / f"deploy-{env}.yml")]
     pin_file = f"gitops/apps/estimation-engine/overlays/{env}/model.env"
     assert [".", pin_file] in words and (REPO_ROOT / pin_file).is_file()
-    assert not any(w[:4] == ["python", "-m", "training", "pins"] for w in words)
+    assert not any(w[:4] == ["python", "-m", "delivery", "pins"] for w in words)
 
 
 @pytest.mark.parametrize("path", pipeline_files(), ids=lambda p: p.name)
@@ -318,17 +322,31 @@ def test_secrets_come_only_from_variable_groups_and_service_connections():
         assert all(group.startswith("price-engine-") for group in groups), path.name
 
 
-def test_the_image_build_triggers_on_every_training_module_the_engine_imports():
-    """The image copies training/ for the engine's imports: a change to any of them must rebuild it."""
+def test_the_image_build_triggers_on_everything_the_image_copies():
+    """The image holds what its Dockerfile copies from the build context (whole folders): a change to any of
+    it must rebuild the image, and every package of this repository the engine imports must be copied."""
     import ast
 
-    imported = set()
-    for source in (REPO_ROOT / "estimation_engine").glob("*.py"):
-        for node in ast.walk(ast.parse(source.read_text())):
-            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("training."):
-                imported.add(node.module.replace(".", "/") + ".py")
-    included = set(load(REPO_ROOT / ".pipelines" / "build-image.yml")["trigger"]["paths"]["include"])
-    assert imported and imported <= included, sorted(imported - included)
+    dockerfile = (REPO_ROOT / "estimation_engine" / "Dockerfile").read_text()
+    copied = [
+        source
+        for line in re.findall(r"^COPY (?!--from)(.+)$", dockerfile, flags=re.MULTILINE)
+        for source in line.split()[:-1]
+    ]
+    for source in copied:
+        if source == "README.md":  # pyproject's `readme`: package metadata, not what the engine runs
+            continue
+        changed = source if (REPO_ROOT / source).is_file() else f"{source}/any_module.py"
+        assert triggers("build-image.yml", changed), f"a change to {changed} does not rebuild the image"
+    packages = {path.parent.name for path in REPO_ROOT.glob("*/__init__.py")}
+    imported = {
+        (node.module or "").split(".")[0]
+        for source in (REPO_ROOT / "estimation_engine").rglob("*.py")
+        for node in ast.walk(ast.parse(source.read_text()))
+        if isinstance(node, ast.ImportFrom)
+    }
+    assert {"estimation_engine", "model_contract"} <= set(copied)
+    assert imported & packages <= set(copied), sorted(imported & packages - set(copied))
 
 
 def triggers(name: str, changed: str) -> bool:

@@ -11,11 +11,17 @@ import pytest
 
 from tests.pipelines.pipeline_files import pipeline_files
 from tests.pipelines.rehearsal.organization import SUBSCRIPTIONS
-from tests.pipelines.rehearsal.scenarios import BLOCKED_BY_WINDOW, argo_application, prod_cluster
+from tests.pipelines.rehearsal.scenarios import (
+    ABORTED_CANARY,
+    BLOCKED_BY_WINDOW,
+    aborted_canary,
+    argo_application,
+    prod_cluster,
+)
 
 REHEARSED = {
     "ci.yml", "prepare-data.yml", "train-evaluate-register.yml", "build-image.yml", "deploy-dev.yml",
-    "delete-dev.yml", "deploy-qa.yml", "promote-prod.yml", "deploy-prod.yml",
+    "delete-dev.yml", "deploy-qa.yml", "promote-prod.yml", "deploy-prod.yml", "fast-path-sklearn.yml",
 }  # fmt: skip
 PULUMI_UP = "pulumi up --stack {} --refresh --yes --non-interactive --diff --policy-pack infra/policies"
 # Argo CD answers at once in the deploy-prod scenarios: a verdict not read on the first poll is a regression,
@@ -87,7 +93,7 @@ def test_build_image_pushes_to_the_dev_registry_and_pins_the_pushed_digest(rehea
     lines = run.transcript("az", "docker", "python")
     login, push = _index(lines, "az acr login --name crpriceenginedev"), _index(lines, "docker push")
     assert login < push and lines[push].startswith("price-engine-dev:")
-    [pin] = run.commands("python", "-m", "training", "pin-image")
+    [pin] = run.commands("python", "-m", "delivery", "pin-image")
     [inspect] = run.commands("docker", "inspect")
     assert pin["argv"][-4:-2] == ["--name", "crpriceenginedev.azurecr.io/estimation-engine"]
     assert pin["argv"][-1].startswith("sha256:") and pin["env"]["SYSTEM_ACCESSTOKEN"] == "***"
@@ -115,6 +121,20 @@ def test_ci_runs_lint_and_tests_with_the_makefile(rehearse):
     assert run.transcript("make") == ["-: make lint", "-: make test"]
 
 
+def test_the_fast_path_check_upgrades_scikit_learn_then_runs_the_equality_tests(rehearse):
+    run = rehearse("fast-path-sklearn.yml", reason="Schedule")
+    _succeeded(run)
+    assert run.transcript("python", "make") == [
+        "-: python -m venv .venv",
+        "-: python -m pip install --upgrade pip",
+        "-: python -m pip install -e .[training,dev]",
+        "-: python -m pip install --upgrade scikit-learn",
+        "-: make fast-path-equality",
+    ]
+    [upgrade] = [c for c in run.commands("python", "-m", "pip") if "scikit-learn" in c["argv"]]
+    assert upgrade["upgraded"] == ["scikit-learn"]
+
+
 # --- qa -------------------------------------------------------------------------------------------------
 
 
@@ -122,14 +142,14 @@ def test_deploy_qa_checks_the_image_is_in_qas_registry_before_pulumi_up(rehearse
     run = rehearse("deploy-qa.yml")
     _succeeded(run)
     lines = run.transcript("python", "pulumi")
-    verify = _index(lines, "python -m training verify-image --env qa")
+    verify = _index(lines, "python -m delivery verify-image --env qa")
     assert lines[verify].startswith("price-engine-qa:")
     assert verify < _index(lines, "pulumi up --stack qa")
     assert run.stage("promote").result == "Skipped" and run.approvals == ["price-engine-qa"]
 
 
 def test_deploy_qa_deploys_nothing_when_qas_registry_lacks_the_pinned_image(rehearse):
-    run = rehearse("deploy-qa.yml", scenario={"exit_codes": {"training verify-image": 2}})
+    run = rehearse("deploy-qa.yml", scenario={"exit_codes": {"delivery verify-image": 2}})
     assert run.result == "Failed"
     assert run.commands("pulumi", "up") == [] and run.commands("python", "-m", "estimation_engine") == []
 
@@ -148,7 +168,7 @@ def test_promotion_to_qa_runs_as_the_promotion_principal_with_both_registries(re
         "price-engine-promote-qa: pulumi login azblob://pulumi-state?storage_account=stpriceenginestate",
         "price-engine-promote-qa: pulumi stack output --stack qa --json",
     ]
-    [promote] = run.commands("python", "-m", "training", "promote")
+    [promote] = run.commands("python", "-m", "delivery", "promote")
     assert " ".join(promote["argv"][2:]) == command and promote["identity"] == "price-engine-promote-qa"
     env = promote["env"]
     assert env["MLFLOW_TRACKING_URI_DEV"].endswith("/workspaces/mlw-price-engine-dev-9u3adc")
@@ -164,7 +184,7 @@ def test_promotion_to_prod_is_approved_then_runs_as_its_promotion_principal(rehe
     run = rehearse("promote-prod.yml", reason="Manual")
     _succeeded(run)
     assert run.approvals == ["price-engine-prod"]
-    [promote] = run.commands("python", "-m", "training", "promote")
+    [promote] = run.commands("python", "-m", "delivery", "promote")
     assert promote["argv"][3:] == ["--from", "qa", "--to", "prod"]
     assert promote["identity"] == "price-engine-promote-prod"
     assert promote["env"]["MLFLOW_TRACKING_URI_QA"].endswith("mlw-price-engine-qa-9u3adc")
@@ -198,7 +218,7 @@ def test_deploy_prod_reads_only_argo_cds_verdict_on_the_merged_commit(rehearse, 
         "price-engine-prod: kubectl get applications.argoproj.io estimation-engine-prod --namespace argocd --output json",
     ]
     assert run.commands("python", "-m", "estimation_engine") == [], "prod is smoke-tested in the cluster"
-    assert run.commands("python", "-m", "training", "rollback") == []
+    assert run.commands("python", "-m", "delivery", "rollback") == []
 
 
 def test_a_failed_prod_sync_of_the_merged_commit_opens_the_rollback_pr(rehearse, rehearsal_session):
@@ -210,9 +230,26 @@ def test_a_failed_prod_sync_of_the_merged_commit_opens_the_rollback_pr(rehearse,
         "deploy-prod.yml", source_version=commit, parameters=NO_WAITING, scenario=prod_cluster(failed)
     )
     assert run.result == "Failed"
-    [rollback] = run.commands("python", "-m", "training", "rollback")
+    [rollback] = run.commands("python", "-m", "delivery", "rollback")
     assert rollback["argv"][3:] == ["--env", "prod"] and rollback["identity"] == "price-engine-prod"
     assert rollback["env"]["MLFLOW_TRACKING_URI_PROD"].endswith("mlw-price-engine-prod-9u3adc")
+
+
+def test_an_aborted_prod_canary_opens_the_rollback_pr_without_waiting_for_argo_cds_retries(
+    rehearse, rehearsal_session
+):
+    """The canary analysis failed: the stable pods serve, and git must say so through the rollback PR."""
+    commit = _merge(rehearsal_session)
+    run = rehearse(
+        "deploy-prod.yml",
+        source_version=commit,
+        parameters=NO_WAITING,
+        scenario=prod_cluster(aborted_canary(commit)),
+    )
+    assert run.result == "Failed"
+    [rollback] = run.commands("python", "-m", "delivery", "rollback")
+    assert rollback["argv"][3:] == ["--env", "prod"] and rollback["identity"] == "price-engine-prod"
+    assert ABORTED_CANARY in run.log()
 
 
 def test_a_failed_rollback_is_not_rolled_back_again(rehearse, rehearsal_session):
@@ -220,7 +257,7 @@ def test_a_failed_rollback_is_not_rolled_back_again(rehearse, rehearsal_session)
     run = rehearse("deploy-prod.yml", source_version=commit, parameters=NO_WAITING,
                    scenario=prod_cluster(argo_application(commit, "Failed", "Degraded")))  # fmt: skip
     assert run.result == "Failed"
-    assert run.step("python -m training rollback").result == "Skipped"
+    assert run.step("python -m delivery rollback").result == "Skipped"
 
 
 def test_a_merge_held_by_the_prod_sync_window_ends_with_a_warning_and_no_rollback(
@@ -233,7 +270,7 @@ def test_a_merge_held_by_the_prod_sync_window_ends_with_a_warning_and_no_rollbac
         "deploy-prod.yml", source_version=commit, parameters=NO_WAITING, scenario=prod_cluster(held)
     )
     assert run.result == "SucceededWithIssues", run.log()
-    assert run.commands("python", "-m", "training", "rollback") == []
+    assert run.commands("python", "-m", "delivery", "rollback") == []
     assert any(issue["type"] == "warning" and "sync window" in issue["message"] for issue in run.issues)
 
 
@@ -243,7 +280,7 @@ def test_no_verdict_in_time_fails_the_run_without_rolling_back(rehearse, rehears
     run = rehearse("deploy-prod.yml", source_version=commit, parameters=NO_WAITING,
                    scenario=prod_cluster(argo_application(before, "Succeeded", "Healthy")))  # fmt: skip
     assert run.result == "Failed"
-    assert run.step("python -m training rollback").result == "Skipped"
+    assert run.step("python -m delivery rollback").result == "Skipped"
 
 
 def test_a_prod_pin_whose_image_prods_registry_lacks_is_rolled_back_without_waiting(
@@ -251,10 +288,10 @@ def test_a_prod_pin_whose_image_prods_registry_lacks_is_rolled_back_without_wait
 ):
     commit = _merge(rehearsal_session)
     run = rehearse(
-        "deploy-prod.yml", source_version=commit, scenario={"exit_codes": {"training verify-image": 2}}
+        "deploy-prod.yml", source_version=commit, scenario={"exit_codes": {"delivery verify-image": 2}}
     )
     assert run.result == "Failed"
-    assert run.commands("kubectl") == [] and len(run.commands("python", "-m", "training", "rollback")) == 1
+    assert run.commands("kubectl") == [] and len(run.commands("python", "-m", "delivery", "rollback")) == 1
 
 
 def test_a_later_merge_synced_by_argo_cd_counts_for_this_commit(rehearse, rehearsal_session):

@@ -102,7 +102,7 @@ def test_item_4_azure_ml_submission_outside_an_azure_login_fails(rehearse, rehea
 def test_promotion_in_a_plain_script_step_has_no_azure_context(rehearse, rehearsal_session):
     pipeline = ".pipelines/deploy-qa.yml"
     before = """          - task: AzureCLI@2
-            displayName: python -m training promote --to qa (${{ parameters.model }})
+            displayName: python -m delivery promote --to qa (${{ parameters.model }})
             inputs:
               azureSubscription: price-engine-promote-qa
               scriptType: bash
@@ -110,15 +110,15 @@ def test_promotion_in_a_plain_script_step_has_no_azure_context(rehearse, rehears
               inlineScript: |
                 set -euo pipefail
                 if [ "${{ parameters.model }}" = "dev" ]; then
-                  python -m training promote --from dev --to qa
+                  python -m delivery promote --from dev --to qa
                 else
-                  python -m training promote --from dev --to qa --model-version "${{ parameters.model }}"
+                  python -m delivery promote --from dev --to qa --model-version "${{ parameters.model }}"
                 fi
 """
     after = """          - script: |
               set -euo pipefail
-              python -m training promote --from dev --to qa
-            displayName: python -m training promote --to qa
+              python -m delivery promote --from dev --to qa
+            displayName: python -m delivery promote --to qa
 """
     commit = rehearsal_session.source.merge("Promote in a script", _replaced(pipeline, before, after))
     run = rehearse("deploy-qa.yml", parameters={"model": "dev"}, source_version=commit, reason="Manual")

@@ -6,23 +6,16 @@ from training.cli import main
 def test_a_missing_config_exits_2_with_the_file_named(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("MLOPS_HOME", str(tmp_path / "state"))
     assert main(["run", "--env", "dev", "--config", str(tmp_path / "nope.yaml")]) == 2
-    assert capsys.readouterr().err.strip() == f"error: {tmp_path / 'nope.yaml'}: config file not found"
+    assert capsys.readouterr().err.strip() == (
+        f"error: {tmp_path / 'nope.yaml'}: config file not found; allowed: a training config YAML file"
+    )
 
 
-def test_pins_prints_env_lines_from_the_remote_default_branch(tmp_path, capsys, monkeypatch):
+def test_a_command_that_moved_to_delivery_says_so_on_one_line_and_runs_there(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("MLOPS_HOME", str(tmp_path / "state"))
     assert main(["pins", "--env", "qa"]) == 0
-    assert capsys.readouterr().out == "MODEL_NAME=ames-price\nMODEL_VERSION=\n"
-
-
-def test_merging_a_pull_request_that_does_not_exist_exits_2(tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("MLOPS_HOME", str(tmp_path / "state"))
-    assert main(["merge", "12"]) == 2
-    assert "pull request #12 does not exist" in capsys.readouterr().err
-
-
-def test_an_unknown_provider_setting_exits_2(tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("MLOPS_HOME", str(tmp_path / "state"))
-    monkeypatch.setenv("GITOPS_PROVIDER", "svn")
-    assert main(["promote", "--from", "dev", "--to", "qa"]) == 2
-    assert "GITOPS_PROVIDER='svn'" in capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert captured.out == "MODEL_NAME=ames-price\nMODEL_VERSION=\n"  # still sourceable
+    assert captured.err.splitlines() == [
+        "note: `python -m training pins` moved to `python -m delivery pins`; this alias goes in the next release"
+    ]

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from training.config import DEFAULT_CONFIG, ConfigError, load_config
+from model_contract.config_error import ConfigError
+from training.config import DEFAULT_CONFIG, load_config
 
 
 def test_the_shipped_config_loads_with_the_documented_defaults():
@@ -25,27 +26,60 @@ def _write(tmp_path: Path, mutate) -> Path:
 
 
 @pytest.mark.parametrize(
-    ("mutate", "message"),
+    ("mutate", "key", "wrong"),
     [
-        (lambda c: c.update(modle_name="x"), "unknown key 'modle_name'"),
-        (lambda c: c["data"].update(targt="Sale_Price"), "unknown key 'data.targt'"),
-        (lambda c: c["data"].pop("target"), "missing key 'data.target'"),
-        (lambda c: c["data"].update(min_rows="200"), "'data.min_rows': Input should be a valid integer"),
-        (lambda c: c["split"].update(test_fraction=0.7), "'split.test_fraction'"),
-        (lambda c: c["model"]["estimators"][0].update(kind="xgboost"), "'model.estimators.0.kind'"),
-        (lambda c: c["model"]["estimators"][1].update(weight=-1), "'model.estimators.1.weight'"),
-        (lambda c: c["gate"].update(direction="maximize"), "metric rmse_log must be minimized"),
-        (lambda c: c["gate"].update(metric="accuracy"), "'gate.metric'"),
-        (lambda c: c["intervals"].update(coverage=1.5), "'intervals.coverage'"),
-        (lambda c: c["derived_features"].update(Bad={"sum": ["A"]}), "'sum' needs at least two columns"),
-        (lambda c: c["data"]["types"].update(Lot_Area="text"), "'data.types.Lot_Area'"),
+        (lambda c: c.update(modle_name="x"), "modle_name", "unknown key"),
+        (lambda c: c["data"].update(targt="Sale_Price"), "data.targt", "unknown key"),
+        (lambda c: c["data"].pop("target"), "data.target", "not set"),
+        (lambda c: c["data"].update(min_rows="200"), "data.min_rows", "'200' is not a valid integer"),
+        (lambda c: c["split"].update(test_fraction=0.7), "split.test_fraction", "0.7 is not below 0.5"),
+        (
+            lambda c: c["model"]["estimators"][0].update(kind="xgboost"),
+            "model.estimators.0.kind",
+            "'xgboost' is not one",
+        ),
+        (
+            lambda c: c["model"]["estimators"][1].update(weight=-1),
+            "model.estimators.1.weight",
+            "-1 is not above 0",
+        ),
+        (
+            lambda c: c["gate"].update(direction="maximize"),
+            "gate",
+            "direction 'maximize' for metric rmse_log",
+        ),
+        (
+            lambda c: c["gate"].update(metric="accuracy"),
+            "gate.metric",
+            "'accuracy' is not one of the choices",
+        ),
+        (lambda c: c["intervals"].update(coverage=1.5), "intervals.coverage", "1.5 is not below 1.0"),
+        (
+            lambda c: c["derived_features"].update(Bad={"sum": ["A"]}),
+            "derived_features.Bad",
+            "'sum' has 1 column",
+        ),
+        (lambda c: c["data"]["types"].update(Lot_Area="text"), "data.types.Lot_Area", "'text' is not one"),
     ],
 )
-def test_bad_configs_are_refused_naming_the_key(tmp_path, mutate, message):
+def test_bad_configs_are_refused_naming_the_file_and_key_in_the_one_shape(tmp_path, mutate, key, wrong):
     path = _write(tmp_path, mutate)
-    with pytest.raises(ConfigError, match=message) as raised:
+    with pytest.raises(ConfigError) as raised:
         load_config(path)
-    assert str(path) in str(raised.value)
+    (line,) = str(raised.value).splitlines()
+    assert line.startswith(f"{path}:{key}: {wrong}") and "; allowed: " in line, line
+
+
+def test_every_mistake_of_a_config_is_reported_at_once_one_line_each(tmp_path):
+    def two_mistakes(config):
+        config["gate"].update(metric="accuracy")
+        config["intervals"].update(coverage=1.5)
+
+    with pytest.raises(ConfigError) as raised:
+        load_config(_write(tmp_path, two_mistakes))
+    assert [problem.key.rpartition(":")[2] for problem in raised.value.problems] == [
+        "intervals.coverage", "gate.metric",
+    ]  # fmt: skip
 
 
 def test_a_missing_or_unparsable_file_is_named(tmp_path):

@@ -81,11 +81,17 @@ def test_a_section_given_in_part_keeps_the_defaults_of_the_rest(tmp_path):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda raw: raw.pop("model_name"), "missing key 'model_name'"),
-        (lambda raw: raw["data"].pop("target"), "missing key 'data.target'"),
-        (lambda raw: raw.update(modle={"log_target": True}), "unknown key 'modle'"),
-        (lambda raw: raw.update(model={"estimators": []}), "'model.estimators'"),
-        (lambda raw: raw.update(split={"seed": "7"}), "'split.seed'"),
+        (lambda raw: raw.pop("model_name"), r"config.yaml:model_name: not set; allowed: a value"),
+        (lambda raw: raw["data"].pop("target"), r"config.yaml:data.target: not set; allowed: a value"),
+        (
+            lambda raw: raw.update(modle={"log_target": True}),
+            r"config.yaml:modle: unknown key; allowed: only the keys",
+        ),
+        (
+            lambda raw: raw.update(model={"estimators": []}),
+            r"config.yaml:model.estimators: 0 items; allowed: at least 1 items$",
+        ),
+        (lambda raw: raw.update(split={"seed": "7"}), r"config.yaml:split.seed: '7' is not a valid integer"),
     ],
 )
 def test_a_minimal_config_with_a_mistake_is_refused_naming_the_key(tmp_path, change, message):

@@ -89,10 +89,12 @@ def test_on_other_data_it_leaves_out_ids_and_empty_columns_and_the_config_trains
 def test_it_never_overwrites_a_file_and_says_which(tmp_path, capsys):
     existing = tmp_path / "config.yaml"
     existing.write_text("model_name: mine\n")
-    with pytest.raises(ConfigError, match=rf"{existing}: already exists"):
+    with pytest.raises(
+        ConfigError, match=rf"--output: {existing} already exists; allowed: a path where no file is"
+    ):
         write_starting_config(AMES, "Sale_Price", existing)
     assert main(["init", "--data", str(AMES), "--target", "Sale_Price", "--output", str(existing)]) == 2
-    assert f"error: {existing}: already exists" in capsys.readouterr().err
+    assert f"error: --output: {existing} already exists" in capsys.readouterr().err
     assert existing.read_text() == "model_name: mine\n"
 
 

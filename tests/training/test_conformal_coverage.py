@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from scipy.special import erf
 
-from training.artifact import IntervalBand, ModelCard, PriceModel
+from model_contract.artifact import IntervalBand, ModelCard, PriceModel
 from training.conformal import (
     MIN_PER_BAND,
     CalibrationError,

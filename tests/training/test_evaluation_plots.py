@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from training.artifact import Estimates
+from model_contract.artifact import Estimates
 from training.evaluation import MAX_PLOTTED_POINTS, plotted_rows, save_plots
 
 

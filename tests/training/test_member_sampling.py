@@ -14,8 +14,9 @@ import pandas as pd
 import pytest
 from sklearn.frozen import FrozenEstimator
 
-from estimation_engine.fast_model import compile_pipeline, verify
-from training.artifact import PriceModel
+from estimation_engine.model.fast_path.compile import compile_pipeline
+from estimation_engine.model.fast_path.verify import verify
+from model_contract.artifact import PriceModel
 from training.config import ConfigError, EstimatorConfig, TrainingConfig, parse_config
 from training.dataset import Dataset, load_dataset
 from training.estimator import build_pipeline, fit_model, sample_rows
@@ -111,6 +112,9 @@ def test_the_model_is_fitted_with_one_blas_thread(data, monkeypatch):
 def test_a_bound_below_a_hundred_rows_is_refused_naming_the_key():
     raw = {"model_name": "m", "data": {"target": "Sale_Price"},
            "model": {"estimators": [{"kind": "huber", "max_rows": 10}]}}  # fmt: skip
-    with pytest.raises(ConfigError, match=r"'model\.estimators\.0\.max_rows'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^config\.yaml:model\.estimators\.0\.max_rows: 10 is below 100; allowed: at least 100$",
+    ):
         parse_config(raw, source="config.yaml", base_dir=Path())
     assert EstimatorConfig(kind="huber", max_rows=100).max_rows == 100

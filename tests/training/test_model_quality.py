@@ -12,8 +12,8 @@ import math
 import numpy as np
 import pytest
 
+from model_contract.artifact import PriceModel
 from tests.conftest import REPO_ROOT, small_config_dict
-from training.artifact import PriceModel
 from training.config import DEFAULT_CONFIG, TrainingConfig, load_config, parse_config
 from training.dataset import Dataset, load_dataset
 from training.evaluation import metrics

@@ -10,8 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from model_contract.pins import ENVIRONMENTS
 from training.config import DEFAULT_CONFIG
-from training.pins import ENVIRONMENTS
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -118,14 +118,14 @@ def _do_schedule(args: argparse.Namespace) -> int:
 
 
 def _settings(args: argparse.Namespace):
+    from delivery.git import head_commit
+    from model_contract.local_state import project_root
     from training.azureml.pipeline_job import PipelineSettings
     from training.azureml.workspace import job_environment, require_remote_gitops, resolve_target
     from training.config import load_config
-    from training.git import head_commit
-    from training.local_state import project_root
 
     if args.dry_run and args.output is None:
-        raise _usage("--dry-run needs --output FILE")
+        raise _usage("given without --output FILE")
     overrides = {
         "subscription_id": args.subscription_id,
         "resource_group": args.resource_group,
@@ -156,19 +156,17 @@ def _settings(args: argparse.Namespace):
 
 
 def _usage(message: str) -> Exception:
-    from training.azureml.workspace import WorkspaceError
+    from model_contract.config_error import ConfigError
 
-    return WorkspaceError(message)
+    return ConfigError.of("--dry-run", message, "--dry-run with --output FILE")
 
 
 def _guarded(command, args: argparse.Namespace) -> int:
     """Wrong settings are the user's to fix: one line on stderr and exit code 2, as in training/cli.py."""
-    from training.azureml.gitops_token import GitopsTokenError
-    from training.azureml.pipeline_job import PipelineSettingsError
-    from training.azureml.workspace import WorkspaceError
+    from model_contract.config_error import ConfigError
 
     try:
         return command(args)
-    except (PipelineSettingsError, WorkspaceError, GitopsTokenError) as error:
-        print(f"error: {error}", file=sys.stderr)
+    except ConfigError as error:
+        print("\n".join(f"error: {line}" for line in str(error).splitlines()), file=sys.stderr)
         return 2

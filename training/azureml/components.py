@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from training.local_state import project_root
+from model_contract.local_state import project_root
 
 if TYPE_CHECKING:
     from azure.ai.ml.entities import CommandComponent, Environment

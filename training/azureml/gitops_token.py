@@ -13,16 +13,14 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, MutableMapping
 
+from model_contract.config_error import ConfigError
+
 KEY_VAULT_URL_VARIABLE = "GITOPS_TOKEN_KEY_VAULT_URL"
 SECRET_NAME_VARIABLE = "GITOPS_TOKEN_SECRET_NAME"
-# The variable each provider reads its token from (the lead's training/services.py providers).
+# The variable each provider reads its token from (delivery/services.py).
 TOKEN_VARIABLES = {"github": ("GITHUB_TOKEN",), "azure-repos": ("AZURE_DEVOPS_EXT_PAT", "SYSTEM_ACCESSTOKEN")}
 
 SecretReader = Callable[[str, str], str]
-
-
-class GitopsTokenError(ValueError):
-    """The job needs a gitops token and has neither the token nor where to read it."""
 
 
 def ensure_gitops_token(
@@ -35,10 +33,10 @@ def ensure_gitops_token(
         return None  # the local provider needs no token; an explicit token wins
     vault_url, secret_name = environ.get(KEY_VAULT_URL_VARIABLE), environ.get(SECRET_NAME_VARIABLE)
     if not vault_url or not secret_name:
-        raise GitopsTokenError(
-            f"GITOPS_PROVIDER={provider} needs a token: set {variables[0]}, or {KEY_VAULT_URL_VARIABLE} and "
-            f"{SECRET_NAME_VARIABLE} to read it from the key vault"
-        )
+        raise ConfigError.of(
+            variables[0], f"not set, and GITOPS_PROVIDER={provider} needs a token",
+            f"the token, or {KEY_VAULT_URL_VARIABLE} and {SECRET_NAME_VARIABLE} to read it from the key vault",
+        )  # fmt: skip
     environ[variables[0]] = (read_secret or read_key_vault_secret)(vault_url, secret_name)
     return variables[0]
 
@@ -50,5 +48,9 @@ def read_key_vault_secret(vault_url: str, name: str) -> str:
 
     value = SecretClient(vault_url=vault_url, credential=DefaultAzureCredential()).get_secret(name).value
     if not value:
-        raise GitopsTokenError(f"key vault {vault_url}: secret {name!r} is empty")
+        raise ConfigError.of(
+            SECRET_NAME_VARIABLE,
+            f"secret {name!r} of key vault {vault_url} is empty",
+            "a secret holding the token",
+        )
     return value

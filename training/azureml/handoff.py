@@ -14,9 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from model_contract.pins import ModelPin
+from training.decision_record import DECISION_FILE
 from training.gate import Verdict
-from training.pins import ModelPin
-from training.pipeline import DECISION_FILE, Evaluation
+from training.steps import Evaluation
 from training.train import Split
 
 TRAINING_FILE = "training.json"
@@ -98,7 +99,7 @@ def read_registration(folder: Path) -> Registration:
 
 
 def read_decision(folder: Path) -> dict:
-    """The decision record the evaluate step wrote (training.pipeline.decision_record plus the champion pin)."""
+    """The decision record the evaluate step wrote (training.decision_record.decision_record plus the champion pin)."""
     record = _read(folder / DECISION_FILE)
     for key in (
         "env",

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 
+from model_contract.config_error import ConfigError
 from training.azureml.components import BASE_IMAGE, build_components, training_environment
 from training.config import BUILTIN_PREFIX, TrainingConfig
 
@@ -25,10 +26,6 @@ if TYPE_CHECKING:
 Steps = Literal["all", "prepare"]
 REMOTE_SCHEMES = ("azureml:", "https://", "http://", "wasbs://", "wasb://", "abfss://", "adl://")
 DEFAULT_COMPUTE = "train-cpu"  # infra/components/training_compute.py's cluster name
-
-
-class PipelineSettingsError(ValueError):
-    """A submission setting cannot be used (missing data file, bad cron, ...); the message says which."""
 
 
 @dataclass(frozen=True)
@@ -74,7 +71,7 @@ def data_location(settings: PipelineSettings) -> str | None:
         return value
     path = Path(value).resolve()
     if not path.is_file():
-        raise PipelineSettingsError(f"data: {path} is not a file (give a file, an azureml: asset or a URL)")
+        raise ConfigError.of("--data", f"{path} is not a file", "a file, an azureml: data asset or a URL")
     return str(path)
 
 
@@ -119,8 +116,8 @@ def build_pipeline_job(settings: PipelineSettings) -> PipelineJob:
     components = build_components(training_environment(settings.base_image), settings.code)
     prepared = prepared_asset(settings)
     if prepared is not None and settings.steps == "prepare":
-        raise PipelineSettingsError(
-            f"data: {prepared} is already prepared data; give the raw data to prepare"
+        raise ConfigError.of(
+            "--data", f"{prepared} is already prepared data", "the raw data, which prepare validates"
         )
     location = None if prepared else data_location(settings)
 
@@ -186,7 +183,9 @@ def build_schedule(
     from azure.ai.ml.entities import CronTrigger, JobSchedule
 
     if len(cron.split()) != 5:
-        raise PipelineSettingsError(f"cron {cron!r}: expected five fields (minute hour day month weekday)")
+        raise ConfigError.of(
+            "--cron", f"{cron!r} has {len(cron.split())} fields", "five: minute hour day month weekday"
+        )
     return JobSchedule(
         name=name or f"{settings.config.model_name}-retrain-{settings.env}",
         display_name=f"Retrain {settings.config.model_name} against {settings.env}'s champion",

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from training.artifact import Feature, model_frame
+from model_contract.artifact import Feature, model_frame
 from training.dataset import DataError, Dataset, fingerprint
 
 DATA_FILE = "data.parquet"

@@ -1,6 +1,6 @@
 """``python -m training.azureml.step <step>``: the command line of each Azure ML pipeline component.
 
-Every step calls the local runner's own step functions (training.pipeline) and only adds the file
+Every step calls the local runner's own step functions (training.steps) and only adds the file
 handoff between jobs (prepared_data, handoff). Inside Azure ML, ``MLFLOW_TRACKING_URI`` points at the
 workspace, so the registry is the workspace's; gitops settings come from ``GITOPS_*`` variables and the
 token from the key vault (gitops_token). Exit codes follow ``python -m training``: 0 when the step did
@@ -14,8 +14,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from training import pipeline, tracking
-from training.artifact import load_model_artifact
+from model_contract.artifact import load_model_artifact
+from model_contract.pins import ENVIRONMENTS
+from model_contract.registry import ModelRegistry
+from training import decision_record, steps, tracking
 from training.azureml.handoff import (
     BUMP_FILE,
     MODEL_FOLDER,
@@ -34,8 +36,6 @@ from training.azureml.handoff import (
 )
 from training.azureml.prepared_data import read_prepared, write_prepared
 from training.config import TrainingConfig, load_config
-from training.pins import ENVIRONMENTS
-from training.registry import ModelRegistry
 from training.train import split_rows
 
 STEPS = ("prepare", "train", "evaluate", "register", "bump")
@@ -43,13 +43,11 @@ STEPS = ("prepare", "train", "evaluate", "register", "bump")
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    from training.azureml.gitops_token import GitopsTokenError
     from training.cli import USER_ERRORS
-    from training.services import SettingsError
 
     try:
         return args.handler(args)
-    except (*USER_ERRORS, pipeline.ChampionError, SettingsError, HandoffError, GitopsTokenError) as error:
+    except (*USER_ERRORS, steps.ChampionError, HandoffError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 
@@ -59,15 +57,15 @@ def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
         prog="python -m training.azureml.step", description=__doc__.splitlines()[0]
     )
-    steps = root.add_subparsers(dest="step", required=True, metavar="STEP")
+    commands = root.add_subparsers(dest="step", required=True, metavar="STEP")
 
-    prepare = steps.add_parser("prepare", help="validate the data and write the prepared-data folder")
+    prepare = commands.add_parser("prepare", help="validate the data and write the prepared-data folder")
     prepare.add_argument("--config", type=Path, required=True)
     prepare.add_argument("--data", type=Path, help="data file to use instead of the config's data.source")
     prepare.add_argument("--output", type=Path, required=True)
     prepare.set_defaults(handler=_prepare)
 
-    train = steps.add_parser("train", help="fit the challenger; write its artifact, split and run")
+    train = commands.add_parser("train", help="fit the challenger; write its artifact, split and run")
     train.add_argument("--config", type=Path, required=True)
     train.add_argument("--prepared", type=Path, required=True)
     train.add_argument("--env", choices=ENVIRONMENTS, required=True)
@@ -75,7 +73,7 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--output", type=Path, required=True)
     train.set_defaults(handler=_train)
 
-    evaluate = steps.add_parser("evaluate", help="gate the challenger against the env's champion")
+    evaluate = commands.add_parser("evaluate", help="gate the challenger against the env's champion")
     evaluate.add_argument("--config", type=Path, required=True)
     evaluate.add_argument("--prepared", type=Path, required=True)
     evaluate.add_argument("--model", type=Path, required=True, help="the train step's output folder")
@@ -90,14 +88,14 @@ def parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--output", type=Path, required=True)
     evaluate.set_defaults(handler=_evaluate)
 
-    register = steps.add_parser("register", help="register the challenger if the decision says so")
+    register = commands.add_parser("register", help="register the challenger if the decision says so")
     register.add_argument("--config", type=Path, required=True)
     register.add_argument("--model", type=Path, required=True, help="the train step's output folder")
     register.add_argument("--decision", type=Path, required=True, help="the evaluate step's output folder")
     register.add_argument("--output", type=Path, required=True)
     register.set_defaults(handler=_register)
 
-    bump = steps.add_parser("bump", help="open the bump pull request if a version was registered")
+    bump = commands.add_parser("bump", help="open the bump pull request if a version was registered")
     bump.add_argument("--decision", type=Path, required=True, help="the evaluate step's output folder")
     bump.add_argument("--registration", type=Path, required=True, help="the register step's output folder")
     bump.add_argument("--output", type=Path, required=True)
@@ -107,15 +105,15 @@ def parser() -> argparse.ArgumentParser:
 
 def _prepare(args: argparse.Namespace) -> int:
     config = _with_data(load_config(args.config), args.data)
-    dataset = pipeline.prepare(config)
+    dataset = steps.prepare(config)
     write_prepared(dataset, args.output)
     print(f"prepared {len(dataset)} rows from {dataset.source}, fingerprint {dataset.fingerprint}")
     return 0
 
 
 def _train(args: argparse.Namespace) -> int:
-    from training.git import head_commit
-    from training.local_state import project_root
+    from delivery.git import head_commit
+    from model_contract.local_state import project_root
 
     config = load_config(args.config)
     dataset = read_prepared(args.prepared)
@@ -124,10 +122,10 @@ def _train(args: argparse.Namespace) -> int:
     registry = _registry(args.env)
     tags = {"env": args.env, "git_commit": code_version, "step": "train"}
     with tracking.tracked_run(registry.tracking_uri, config.model_name, f"train-{args.env}", tags) as run:
-        model = pipeline.train(config, dataset, split, code_version, run.run_id)
-        pipeline.record_training(config, args.env, dataset, split, model, args.output / "plots")
-        sha256 = pipeline.save_artifact(model, dataset, args.output / MODEL_FOLDER)
-        pipeline.log_artifact(args.output / MODEL_FOLDER)
+        model = steps.train(config, dataset, split, code_version, run.run_id)
+        steps.record_training(config, args.env, dataset, split, model, args.output / "plots")
+        sha256 = steps.save_artifact(model, dataset, args.output / MODEL_FOLDER)
+        steps.log_artifact(args.output / MODEL_FOLDER)
     record = TrainingRecord.from_split(
         split, run_id=run.run_id, artifact_uri=run.artifact_uri, experiment_id=run.experiment_id,
         sha256=sha256, code_version=code_version, env=args.env,
@@ -139,29 +137,31 @@ def _train(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from training.azureml.gitops_token import ensure_gitops_token
-    from training.services import JobSettings, build_services
+    from training.services import job_services
 
     config = load_config(args.config)
     ensure_gitops_token()
-    services = build_services(JobSettings.from_environment())
+    services = job_services()
     # The champion first: if it cannot be read, the gate cannot be trusted and nothing else matters.
     registry = services.registry(args.env)
-    champion = pipeline.read_champion(args.env, services.remote, registry)
+    champion = steps.read_champion(args.env, services.remote, registry)
     dataset = read_prepared(args.prepared)
     trained = read_training(args.model)
     model = load_model_artifact(args.model / MODEL_FOLDER, trained.sha256)
     tags = {"env": args.env, "step": "evaluate", "challenger_run_id": trained.run_id}
     with tracking.tracked_run(registry.tracking_uri, config.model_name, f"evaluate-{args.env}", tags):
-        evaluation = pipeline.evaluate(
+        evaluation = steps.evaluate(
             config, dataset, trained.split, dict(model.card.metrics), champion, args.force, args.switch_model
         )
-        pipeline.record_evaluation(evaluation)
-    record = pipeline.decision_record(config, args.env, dataset.fingerprint, evaluation, trained.run_id)
+        steps.record_evaluation(evaluation)
+    record = decision_record.decision_record(
+        config, args.env, dataset.fingerprint, evaluation, trained.run_id
+    )
     record["experiment_id"] = trained.experiment_id
     record["champion_pin"] = {
         "name": champion.pin.name, "version": champion.pin.version, "text": champion.pin_text
     }  # fmt: skip
-    pipeline.write_decision(args.output, record)
+    decision_record.write_decision(args.output, record)
     print(f"verdict: {evaluation.verdict.reason}")
     return 0
 
@@ -181,7 +181,7 @@ def _register(args: argparse.Namespace) -> int:
         )
     card = load_model_artifact(args.model / MODEL_FOLDER, trained.sha256).card
     run = tracking.TrackedRun(trained.run_id, trained.artifact_uri, trained.experiment_id)
-    version = pipeline.register(
+    version = steps.register(
         config, card, trained.sha256, run, trained.code_version, _registry(decision["env"])
     )
     reason = f"registered {version.name} v{version.version} ({decision['verdict']['outcome']})"
@@ -192,7 +192,7 @@ def _register(args: argparse.Namespace) -> int:
 
 def _bump(args: argparse.Namespace) -> int:
     from training.azureml.gitops_token import ensure_gitops_token
-    from training.services import JobSettings, build_services
+    from training.services import job_services
 
     registration = read_registration(args.registration)
     if not registration.registered or registration.name is None or registration.version is None:
@@ -201,12 +201,12 @@ def _bump(args: argparse.Namespace) -> int:
         return 0
     decision = read_decision(args.decision)
     ensure_gitops_token()
-    services = build_services(JobSettings.from_environment())
+    services = job_services()
     registry = services.registry(decision["env"])
     version = registry.get(registration.name, registration.version)
     pin, pin_text = champion_pin_from_decision(decision)
-    link = pipeline.run_link(registry.tracking_uri, decision["experiment_id"])
-    result = pipeline.bump(
+    link = steps.run_link(registry.tracking_uri, decision["experiment_id"])
+    result = steps.bump(
         decision["env"], version, evaluation_from_decision(decision), pin, pin_text, services, link
     )
     pr = result.pull_request
@@ -228,9 +228,9 @@ def _with_data(config: TrainingConfig, data: Path | None) -> TrainingConfig:
 
 def _registry(env: str) -> ModelRegistry:
     """The environment's registry alone (train and register need no gitops remote)."""
-    from training.services import JobSettings, build_registry
+    from training.services import job_registry
 
-    return build_registry(JobSettings.from_environment(), env)
+    return job_registry(env)
 
 
 def _boolean(value: str) -> bool:

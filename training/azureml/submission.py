@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from training.azureml.handoff import BUMP_FILE, REGISTRATION_FILE
 from training.azureml.workspace import WorkspaceTarget
-from training.pipeline import DECISION_FILE
+from training.decision_record import DECISION_FILE
 
 if TYPE_CHECKING:
     from azure.ai.ml import MLClient

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from delivery.settings import GITOPS_VARIABLES
+from model_contract.config_error import ConfigError, Problem
 from training.azureml.gitops_token import KEY_VAULT_URL_VARIABLE, SECRET_NAME_VARIABLE, TOKEN_VARIABLES
 from training.azureml.pipeline_job import DEFAULT_COMPUTE
 
@@ -24,22 +26,8 @@ STACK_OUTPUTS = {
     "training_client_id": "trainingClientId",
     "key_vault_url": "keyVaultUri",
 }
-# Non-secret settings of the gitops provider (training/services.py), passed on to the jobs as they are.
-GITOPS_SETTINGS = (
-    "GITOPS_PROVIDER",
-    "GITOPS_REMOTE_URL",
-    "GITOPS_DEFAULT_BRANCH",
-    "GITHUB_REPOSITORY",
-    "GITHUB_API_URL",
-    "AZURE_DEVOPS_ORG_URL",
-    "AZURE_DEVOPS_PROJECT",
-    "AZURE_DEVOPS_REPOSITORY",
-)
 DEFAULT_TOKEN_SECRET = "gitops-token"
-
-
-class WorkspaceError(ValueError):
-    """The workspace cannot be determined, or the stack outputs file is unusable."""
+_OUTPUTS_FILE = "a JSON object of stack outputs: pulumi stack output --json --stack <env> > FILE"
 
 
 @dataclass(frozen=True)
@@ -54,13 +42,16 @@ class WorkspaceTarget:
     def require_workspace(self) -> None:
         """Submission needs all three coordinates; the message says which flag or output is missing."""
         missing = [
-            f"--{name.replace('_', '-')}"
-            + (f" (stack output {STACK_OUTPUTS[name]})" if name in STACK_OUTPUTS else "")
+            Problem(
+                f"--{name.replace('_', '-')}", "not given, so there is no workspace to submit to",
+                f"the stack output {STACK_OUTPUTS[name]} (--stack-outputs) or the flag"
+                if name in STACK_OUTPUTS else "the flag, or AZURE_SUBSCRIPTION_ID",
+            )
             for name in ("subscription_id", "resource_group", "workspace_name")
             if not getattr(self, name)
-        ]
+        ]  # fmt: skip
         if missing:
-            raise WorkspaceError(f"no workspace to submit to: missing {', '.join(missing)}")
+            raise ConfigError(missing)
 
 
 def resolve_target(
@@ -82,13 +73,11 @@ def read_stack_outputs(path: Path) -> dict:
     try:
         outputs = json.loads(Path(path).read_text())
     except FileNotFoundError as error:
-        raise WorkspaceError(f"--stack-outputs: {path} does not exist") from error
+        raise ConfigError.of("--stack-outputs", f"{path} does not exist", _OUTPUTS_FILE) from error
     except json.JSONDecodeError as error:
-        raise WorkspaceError(
-            f"--stack-outputs: {path} is not JSON (`pulumi stack output --json`): {error}"
-        ) from error
+        raise ConfigError.of("--stack-outputs", f"{path} is not JSON ({error})", _OUTPUTS_FILE) from error
     if not isinstance(outputs, dict):
-        raise WorkspaceError(f"--stack-outputs: {path} should hold a JSON object of stack outputs")
+        raise ConfigError.of("--stack-outputs", f"{path} is not a JSON object", _OUTPUTS_FILE)
     return outputs
 
 
@@ -96,7 +85,7 @@ def job_environment(
     target: WorkspaceTarget, token_secret: str = DEFAULT_TOKEN_SECRET, environ: Mapping[str, str] = os.environ
 ) -> dict[str, str]:
     """The variables every step job gets: gitops settings, the identity to act as, where the token is."""
-    variables = {name: environ[name] for name in GITOPS_SETTINGS if environ.get(name)}
+    variables = {name: environ[name] for name in GITOPS_VARIABLES if environ.get(name)}
     if target.training_client_id:
         variables["AZURE_CLIENT_ID"] = target.training_client_id  # DefaultAzureCredential picks this identity
     if variables.get("GITOPS_PROVIDER", "local") in TOKEN_VARIABLES:
@@ -110,12 +99,12 @@ def require_remote_gitops(variables: Mapping[str, str]) -> None:
     """A job on the cluster can only propose pins to a real remote: refuse the local default there."""
     provider = variables.get("GITOPS_PROVIDER", "local")
     if provider not in TOKEN_VARIABLES:
-        raise WorkspaceError(
-            f"GITOPS_PROVIDER={provider}: a job in Azure ML cannot read or bump pins in a local remote; "
-            f"set GITOPS_PROVIDER to one of {', '.join(TOKEN_VARIABLES)} (and its GITOPS_*/GITHUB_*/AZURE_DEVOPS_* settings)"
-        )
+        raise ConfigError.of(
+            "GITOPS_PROVIDER", f"{provider!r}: a job in Azure ML cannot read or bump pins in a local remote",
+            f"{' or '.join(TOKEN_VARIABLES)}, with its GITOPS_*/GITHUB_*/AZURE_DEVOPS_* settings",
+        )  # fmt: skip
     if KEY_VAULT_URL_VARIABLE not in variables:
-        raise WorkspaceError(
-            "the jobs need the key vault holding the gitops token: give --key-vault-url "
-            f"(or a stack output {STACK_OUTPUTS['key_vault_url']})"
-        )
+        raise ConfigError.of(
+            "--key-vault-url", "not given, and the jobs read the gitops token from the key vault",
+            f"the vault's URL, or the stack output {STACK_OUTPUTS['key_vault_url']} (--stack-outputs)",
+        )  # fmt: skip

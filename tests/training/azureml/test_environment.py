@@ -8,13 +8,13 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from model_contract.local_state import project_root
 from training.azureml.components import ENVIRONMENT_FILE
-from training.local_state import project_root
 
 # What the steps import inside Azure ML, beyond the core dependencies the engine also uses.
 JOB_EXTRAS = {"training": "all", "azure": {"azureml-mlflow", "azure-identity", "azure-keyvault-secrets"}}
 # Core dependencies the training jobs never import: the HTTP server and the fast path's decoder and kernel.
-ENGINE_ONLY = {"fastapi", "uvicorn", "prometheus-client", "msgspec", "numba"}
+ENGINE_ONLY = {"fastapi", "uvicorn", "prometheus-client", "msgspec", "numba", "python-json-logger"}
 
 
 def pip_pins() -> dict[str, str]:

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from model_contract.config_error import ConfigError
+from model_contract.local_state import project_root
 from training.azureml.components import BASE_IMAGE, ENVIRONMENT_FILE, STEP_SPECS
 from training.azureml.pipeline_job import (
     PipelineSettings,
-    PipelineSettingsError,
     build_pipeline_job,
     build_schedule,
     data_location,
@@ -21,7 +22,6 @@ from training.azureml.pipeline_job import (
 )
 from training.azureml.step import parser as step_parser
 from training.config import DEFAULT_CONFIG, load_config
-from training.local_state import project_root
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # marshmallow, inside azure-ai-ml
 
@@ -146,7 +146,9 @@ def test_builtin_data_needs_no_data_input_and_a_relative_source_resolves_against
     config = load_config(DEFAULT_CONFIG).model_copy(update={"base_dir": tmp_path})
     config = config.model_copy(update={"data": config.data.model_copy(update={"source": "sales.csv"})})
     assert data_location(settings(data=None, config=config)) == str(tmp_path / "sales.csv")
-    with pytest.raises(PipelineSettingsError, match="is not a file"):
+    with pytest.raises(
+        ConfigError, match=r"^--data: .* is not a file; allowed: a file, an azureml: data asset or a URL$"
+    ):
         data_location(settings(data=str(tmp_path / "missing.csv")))
 
 
@@ -167,7 +169,9 @@ def test_the_schedule_wraps_the_same_pipeline_and_loads_back(tmp_path):
     loaded = load_schedule(path)
     assert (loaded.trigger.expression, loaded.trigger.time_zone) == ("0 3 * * 1", "Europe/Amsterdam")
     assert list(loaded.create_job.jobs) == STEPS
-    with pytest.raises(PipelineSettingsError, match="five fields"):
+    with pytest.raises(
+        ConfigError, match=r"^--cron: .* has 2 fields; allowed: five: minute hour day month weekday$"
+    ):
         build_schedule(settings(), "every monday")
 
 
@@ -191,5 +195,7 @@ def test_a_prepared_data_asset_is_a_folder_bound_to_the_steps_after_prepare(asse
 
 
 def test_preparing_already_prepared_data_is_refused():
-    with pytest.raises(PipelineSettingsError, match="azureml:ames-price-prepared:4 is already prepared data"):
+    with pytest.raises(
+        ConfigError, match=r"^--data: azureml:ames-price-prepared:4 is already prepared data; allowed: "
+    ):
         build_pipeline_job(settings(data="azureml:ames-price-prepared:4", steps="prepare"))

@@ -12,13 +12,14 @@ from pathlib import Path
 
 import pytest
 
+from model_contract.pins import ModelPin
 from tests.conftest import write_small_config
 from training.azureml.handoff import read_registration, read_training
 from training.azureml.prepared_data import DATA_FILE, read_prepared
 from training.azureml.step import main
 from training.config import load_config
-from training.pins import ModelPin
-from training.pipeline import Progress, run
+from training.progress import Progress
+from training.runner import run
 
 
 def run_steps(

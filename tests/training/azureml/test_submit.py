@@ -13,9 +13,10 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
+from model_contract.config_error import ConfigError
 from training.azureml import submission
-from training.azureml.gitops_token import GitopsTokenError, ensure_gitops_token
-from training.azureml.workspace import WorkspaceError, WorkspaceTarget, job_environment, resolve_target
+from training.azureml.gitops_token import ensure_gitops_token
+from training.azureml.workspace import WorkspaceTarget, job_environment, resolve_target
 from training.cli import main
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # marshmallow, inside azure-ai-ml
@@ -147,7 +148,7 @@ def test_a_failed_pipeline_run_fails_the_command(fake_workspace, stack_outputs, 
 def test_flags_override_the_stack_outputs(stack_outputs):
     target = resolve_target(stack_outputs, {"workspace_name": "other", "compute": None}, environ={})
     assert (target.workspace_name, target.compute, target.subscription_id) == ("other", "train-cpu", None)
-    with pytest.raises(WorkspaceError, match="--subscription-id"):
+    with pytest.raises(ConfigError, match=r"^--subscription-id: not given"):
         target.require_workspace()
 
 
@@ -155,7 +156,9 @@ def test_submitting_with_the_local_gitops_default_is_refused(stack_outputs, monk
     monkeypatch.delenv("GITOPS_PROVIDER", raising=False)
     monkeypatch.setenv("AZURE_SUBSCRIPTION_ID", "sub")
     assert main(["submit", "--env", "dev", "--stack-outputs", str(stack_outputs)]) == 2
-    assert "GITOPS_PROVIDER=local" in capsys.readouterr().err
+    assert capsys.readouterr().err.startswith(
+        "error: GITOPS_PROVIDER: 'local': a job in Azure ML cannot read or bump pins in a local remote; allowed: "
+    )
 
 
 def test_a_missing_stack_outputs_file_is_named(tmp_path, capsys):
@@ -187,5 +190,5 @@ def test_the_job_reads_the_gitops_token_from_the_key_vault():
     # A token already present wins; the local provider needs none.
     assert ensure_gitops_token({"GITOPS_PROVIDER": "azure-repos", "SYSTEM_ACCESSTOKEN": "t"}, None) is None
     assert ensure_gitops_token({}, None) is None
-    with pytest.raises(GitopsTokenError, match="GITOPS_TOKEN_KEY_VAULT_URL"):
+    with pytest.raises(ConfigError, match="GITOPS_TOKEN_KEY_VAULT_URL"):
         ensure_gitops_token({"GITOPS_PROVIDER": "azure-repos"}, None)

@@ -3,14 +3,16 @@ repository's commands that would reach the cloud; everything else runs for real.
 
 * ``-m pip install -e ".[extras]"`` (or ``.``) installs this repository into *this* interpreter: from then on
   it imports the repository and its dependencies (those of the project's own ``.venv``). ``--upgrade pip``
-  and the like are accepted; any other package is refused: the rehearsal downloads nothing.
+  and the like are accepted, and so is ``--upgrade <a dependency the installed repository declares>``
+  (recorded as ``upgraded``, not performed: the interpreter keeps the project's own versions); any other
+  package is refused: the rehearsal downloads nothing.
 * ``-m venv DIR`` creates an empty interpreter at DIR.
-* ``-m training|infra|estimation_engine <command>`` for the commands in INTERCEPTED does not run: it would
+* ``-m training|delivery|infra|estimation_engine <command>`` for the commands in INTERCEPTED does not run: it would
   reach Azure (a registry, Azure ML, a container registry, Azure Repos) or, for ``smoke``, an engine. Instead
   the stand-in checks what the real command needs before it reaches out: the repository installed here
   with the extras it imports; an Azure credential, obtained as azure-identity's AzureCliCredential does
   (``az account get-access-token``); the environment variables it reads; a URL a hosted agent can reach.
-  The scenario may set its exit code (``exit_codes``: ``{"training verify-image": 2}``).
+  The scenario may set its exit code (``exit_codes``: ``{"delivery verify-image": 2}``).
 * anything else (``-m infra plan``, a ``.pipelines/scripts`` file, ``-c ...``) runs in the real interpreter
   with what was installed on its path.
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import subprocess
 import sys
 import tomllib
@@ -52,16 +55,16 @@ INTERCEPTED: dict[tuple[str, str], Needs] = {
         frozenset({"training", "azure"}), azure=True, registries="env", files=("--stack-outputs",)
     ),
     ("training", "run"): Needs(frozenset({"training", "azure"}), azure=True, gitops=True, registries="env"),
-    ("training", "promote"): Needs(
+    ("delivery", "promote"): Needs(
         frozenset({"training", "azure"}), azure=True, gitops=True, registries="promotion"
     ),
-    ("training", "rollback"): Needs(
+    ("delivery", "rollback"): Needs(
         frozenset({"training", "azure"}), azure=True, gitops=True, registries="env"
     ),
-    # Reads the checkout's overlay and asks the registry with `az acr repository show` (tests/training/
+    # Reads the checkout's overlay and asks the registry with `az acr repository show` (tests/delivery/
     # test_container_images.py runs it for real against a recording az).
-    ("training", "verify-image"): Needs(frozenset({"training"}), azure=True),
-    ("training", "pin-image"): Needs(frozenset({"training"}), gitops=True),
+    ("delivery", "verify-image"): Needs(frozenset({"training"}), azure=True),
+    ("delivery", "pin-image"): Needs(frozenset({"training"}), gitops=True),
     ("infra", "reap"): Needs(frozenset({"infra", "azure"}), azure=True),
     ("estimation_engine", "smoke"): Needs(reachable_url=True),
 }
@@ -116,6 +119,9 @@ def _pip(root: Path, manifest: dict, args: list[str], details: dict) -> int:
             )
         if spec in ("pip", "setuptools", "wheel"):
             continue
+        if "--upgrade" in args and spec in _declared_dependencies(manifest):
+            details.setdefault("upgraded", []).append(spec)
+            continue
         _install_project(root, manifest, spec, details)
     write_manifest(root, manifest)
     return 0
@@ -140,6 +146,14 @@ def _install_project(root: Path, manifest: dict, spec: str, details: dict) -> No
     manifest["extras"] = sorted(set(manifest["extras"]) | (wanted & declared))
     manifest["project"] = project["name"]
     details["installed"] = {"project": project["name"], "extras": manifest["extras"], "into": str(root)}
+
+
+def _declared_dependencies(manifest: dict) -> set[str]:
+    """The names of the installed repository's dependencies (none before it is installed)."""
+    if manifest["project"] is None:
+        return set()
+    project = tomllib.loads((Path(manifest["installed"][0]) / "pyproject.toml").read_text())["project"]
+    return {re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0] for requirement in project["dependencies"]}
 
 
 def _venv(args: list[str]) -> int:

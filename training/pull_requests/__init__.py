@@ -1,5 +1,0 @@
-"""Pull-request providers behind one interface: the local git remote, GitHub, Azure Repos."""
-
-from training.pull_requests.base import PullRequest, PullRequestError, PullRequestProvider
-
-__all__ = ["PullRequest", "PullRequestError", "PullRequestProvider"]
