@@ -63,6 +63,8 @@ def validation_problems(
     error's location (by default the field's alias, then the dotted path into it); what is allowed comes
     from the refusal itself, else the field's description, else the constraint pydantic checked."""
     for item in error.errors():
+        if _shortened_by_failed_items(item):
+            continue
         context = item.get("ctx") or {}
         cause = context.get("error")
         if isinstance(cause, ConfigError):  # a rule across keys, already in shape
@@ -71,6 +73,13 @@ def validation_problems(
         location = tuple(item["loc"])
         name = (key or dotted)(location)
         yield Problem(name, _wrong(item), context.get("allowed") or _allowed(item, model, location))
+
+
+def _shortened_by_failed_items(item: Any) -> bool:
+    """pydantic drops a sequence's invalid items, then reports the sequence as too short: the items'
+    own errors already say what is wrong, so that second line would only mislead."""
+    value, context = item.get("input"), item.get("ctx") or {}
+    return item["type"] == "too_short" and hasattr(value, "__len__") and len(value) >= context["min_length"]
 
 
 def dotted(location: tuple[Any, ...]) -> str:
@@ -92,6 +101,8 @@ def _wrong(item: Any) -> str:
         return "empty"
     if kind in _BOUNDS:
         return f"{value!r} is {_BOUNDS[kind][0]} {context[_BOUNDS[kind][1]]}"
+    if kind == "too_short":
+        return f"{context['actual_length']} items"
     if kind in ("literal_error", "enum"):
         return f"{value!r} is not one of the choices"
     if kind == "string_pattern_mismatch":
@@ -116,6 +127,8 @@ def _allowed(item: Any, model: type[BaseModel], location: tuple[Any, ...]) -> st
         return f"a value matching {context['pattern']}"
     if kind == "missing":
         return "a value (see the key's documentation)"
+    if kind == "too_short":
+        return f"at least {context['min_length']} items"
     if kind == "value_error":
         return "a value that satisfies this rule"
     return _expected(item["msg"])

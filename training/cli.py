@@ -58,8 +58,10 @@ def _parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=_run)
 
     from training.azureml.cli import add_commands as add_azureml_commands  # submit, schedule
+    from training.config_init import add_command as add_init_command
 
     add_azureml_commands(commands)
+    add_init_command(commands)
     return parser
 
 

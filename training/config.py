@@ -4,6 +4,11 @@ Every model is strict (unknown keys are refused, types are not coerced from stri
 names the file and the dotted key that is wrong (``<file>:<key>: <what was wrong>; allowed: <what is
 allowed>``, one line each: model_contract.config_error), so a typo in a config never silently trains the
 wrong model.
+
+Only ``model_name``, ``data.source`` and ``data.target`` must be given: the model, split, intervals and
+gate default to the shipped ones. The defaults are defined here, once; the shipped ``config.yaml`` spells
+every one of them out so they can be read there (tests/training/test_config_defaults.py keeps the two
+equal).
 """
 
 from __future__ import annotations
@@ -66,11 +71,37 @@ class EstimatorConfig(_Strict):
     kind: EstimatorKind
     weight: Annotated[float, Field(gt=0)] = 1.0
     params: dict[str, int | float | str | bool | tuple[float, ...] | None] = Field(default_factory=dict)
+    # Fit this estimator on a seeded sample of at most this many training rows (None: all of them).
+    max_rows: Annotated[int, Field(ge=100)] | None = None
+
+
+# The shipped model: gradient boosting blended with a robust linear model, on log(price). Tuned on the Ames
+# data by 5-fold cross-validation (benchmarks/README.md); a sensible start for other sales data.
+DEFAULT_ESTIMATORS = (
+    EstimatorConfig(
+        kind="hist_gradient_boosting",
+        weight=0.6,
+        params={
+            "learning_rate": 0.1,
+            "max_iter": 400,
+            "max_leaf_nodes": 15,
+            "min_samples_leaf": 15,
+            "l2_regularization": 0.5,
+            "max_features": 0.5,
+        },
+    ),
+    EstimatorConfig(
+        kind="huber",
+        weight=0.4,
+        params={"alpha": 0.001, "epsilon": 1.5, "max_iter": 2000},
+        max_rows=10_000,
+    ),
+)
 
 
 class ModelConfig(_Strict):
     log_target: bool = True
-    estimators: Annotated[tuple[EstimatorConfig, ...], Field(min_length=1)]
+    estimators: Annotated[tuple[EstimatorConfig, ...], Field(min_length=1)] = DEFAULT_ESTIMATORS
 
 
 class IntervalConfig(_Strict):
@@ -98,7 +129,7 @@ class TrainingConfig(_Strict):
     data: DataConfig
     derived_features: dict[str, DerivedFeature] = Field(default_factory=dict)
     split: SplitConfig = SplitConfig()
-    model: ModelConfig
+    model: ModelConfig = ModelConfig()
     intervals: IntervalConfig = IntervalConfig()
     gate: GateConfig = GateConfig()
     # Folder the config was read from: relative data paths resolve against it. Not part of the file.

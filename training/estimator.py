@@ -11,13 +11,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 from sklearn.base import RegressorMixin
 from sklearn.compose import ColumnTransformer, TransformedTargetRegressor
 from sklearn.ensemble import HistGradientBoostingRegressor, VotingRegressor
+from sklearn.frozen import FrozenEstimator
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import HuberRegressor, RidgeCV
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, PowerTransformer
+from threadpoolctl import threadpool_limits
 
 from model_contract.artifact import Feature
 from model_contract.config_error import ConfigError
@@ -33,8 +36,44 @@ _ESTIMATORS: dict[str, type[RegressorMixin]] = {
 
 
 def build_pipeline(config: TrainingConfig, schema: Sequence[Feature]) -> RegressorMixin:
-    """The full model: per-estimator preprocessing, the (blended) estimators, the log-target wrapper."""
-    members = [_member(estimator, config, schema) for estimator in config.model.estimators]
+    """The full model, unfitted: per-estimator preprocessing, the (blended) estimators, the log-target
+    wrapper. Fitting it directly fits every member on every row; ``fit_model`` honours ``max_rows``."""
+    return _assemble(config, [_member(estimator, config, schema) for estimator in config.model.estimators])
+
+
+def fit_model(
+    config: TrainingConfig, schema: Sequence[Feature], features: pd.DataFrame, target: np.ndarray
+) -> RegressorMixin:
+    """The model fitted on these rows; a member with ``max_rows`` sees a seeded sample of at most that many.
+
+    Such a member (the Huber regression: its solver passes over every row hundreds of times) is fitted
+    first on its sample and frozen, then the whole model is fitted as usual, which leaves the frozen
+    member as it is. Once fitted it is unwrapped again, so the saved model holds plain scikit-learn
+    pipelines, exactly as when every member sees every row.
+
+    BLAS runs on one thread meanwhile. The linear solvers make thousands of small matrix-vector products,
+    which OpenBLAS splits among threads that then wait for each other; on a busy machine the waiting
+    dominates: the shipped Huber fit on 2,344 Ames rows took 38 s on two BLAS threads and 1.4 s on one
+    (benchmarks/README.md, "Training at scale"). The trees use OpenMP and are not affected.
+    """
+    with threadpool_limits(limits=1, user_api="blas"):
+        members: list[RegressorMixin] = []
+        member_target = np.log(target) if config.model.log_target else np.asarray(target)
+        for estimator in config.model.estimators:
+            member = _member(estimator, config, schema)
+            if estimator.max_rows is not None and len(features) > estimator.max_rows:
+                rows = sample_rows(len(features), estimator.max_rows, config.split.seed)
+                member = FrozenEstimator(member.fit(features.iloc[rows], member_target[rows]))
+            members.append(member)
+        return _unfrozen(_assemble(config, members).fit(features, target))
+
+
+def sample_rows(rows: int, size: int, seed: int) -> np.ndarray:
+    """Positions of ``size`` of ``rows`` rows, drawn without replacement by ``seed``, in row order."""
+    return np.sort(np.random.default_rng(seed).choice(rows, size=size, replace=False))
+
+
+def _assemble(config: TrainingConfig, members: list[RegressorMixin]) -> RegressorMixin:
     if len(members) == 1:
         model: RegressorMixin = members[0]
     else:
@@ -48,12 +87,25 @@ def build_pipeline(config: TrainingConfig, schema: Sequence[Feature]) -> Regress
     return TransformedTargetRegressor(regressor=model, func=np.log, inverse_func=np.exp, check_inverse=False)
 
 
+def _unfrozen(model: RegressorMixin) -> RegressorMixin:
+    """The fitted model with every FrozenEstimator replaced by the estimator it wraps (same predictions)."""
+    if isinstance(model, FrozenEstimator):
+        return model.estimator
+    if isinstance(model, TransformedTargetRegressor):
+        model.regressor_ = _unfrozen(model.regressor_)
+    elif isinstance(model, VotingRegressor):
+        model.estimators_ = [_unfrozen(member) for member in model.estimators_]
+        for name, member in model.named_estimators_.items():
+            model.named_estimators_[name] = _unfrozen(member)
+    return model
+
+
 def describe(config: TrainingConfig) -> str:
     """A one-line human name for the estimator the config builds (for logs and PR bodies)."""
-    parts = [
-        f"{e.kind} x{e.weight:g}" if len(config.model.estimators) > 1 else e.kind
-        for e in config.model.estimators
-    ]
+    parts = []
+    for e in config.model.estimators:
+        part = f"{e.kind} x{e.weight:g}" if len(config.model.estimators) > 1 else e.kind
+        parts.append(part + (f" (at most {e.max_rows:,} rows)" if e.max_rows is not None else ""))
     return " + ".join(parts) + (" on log(price)" if config.model.log_target else "")
 
 

@@ -15,7 +15,7 @@ from model_contract.artifact import ModelCard, PriceModel
 from training.config import SplitConfig, TrainingConfig
 from training.conformal import calibrate
 from training.dataset import Dataset
-from training.estimator import build_pipeline, describe
+from training.estimator import describe, fit_model
 
 
 @dataclass(frozen=True)
@@ -68,12 +68,12 @@ def code_fingerprint() -> str:
 
 def fit(config: TrainingConfig, dataset: Dataset, split: Split, code_version: str) -> PriceModel:
     """Fit on the train part and calibrate on the calibration part. Deterministic for a given seed."""
-    pipeline = build_pipeline(config, dataset.schema)
-    pipeline.fit(_rows(dataset.features, split.train), dataset.target.to_numpy()[split.train])
+    target = dataset.target.to_numpy()
+    pipeline = fit_model(config, dataset.schema, _rows(dataset.features, split.train), target[split.train])
     calibration_prices = pipeline.predict(_rows(dataset.features, split.calibration))
     bands = calibrate(
         np.asarray(calibration_prices, dtype=float),
-        dataset.target.to_numpy()[split.calibration],
+        target[split.calibration],
         config.intervals.coverage,
         config.intervals.price_bands,
     )
