@@ -12,9 +12,9 @@ import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import asdict
 from typing import Any
 
-import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -229,18 +229,17 @@ class _Api:
             ) from None
         for feature, count in batch.unknown_categories.items():
             self.metrics_.unknown_categories.labels(feature).inc(count)
+        for feature, rows in batch.out_of_range.items():
+            self.metrics_.out_of_range_values.labels(feature).inc(len(rows))
         self.metrics_.batch_size.observe(batch.size)
         return batch
 
     async def _run(self, serving: Serving, batch: ValidatedBatch, location: str) -> Estimates:
         estimates = await serving.scorer.estimate(batch)
-        finite = np.isfinite(estimates.price) & np.isfinite(estimates.low) & np.isfinite(estimates.high)
-        if not finite.all():
-            problems = [
-                Problem(f"{location}[{index}]", "the model cannot estimate this property (non-finite result)")
-                for index in np.flatnonzero(~finite)[:50].tolist()
-            ]
-            raise HttpProblemError(422, f"{int((~finite).sum())} properties could not be estimated", problems)
+        refused = serving.validator.unestimable_rows(estimates)
+        if refused:
+            problems = serving.validator.unestimable(batch, estimates, refused, location)
+            raise HttpProblemError(422, f"{len(refused)} properties could not be estimated", problems)
         served = serving.served
         self.metrics_.predictions.labels(served.name, str(served.version or "")).inc(batch.size)
         return estimates
@@ -249,6 +248,7 @@ class _Api:
 def describe(serving: Serving) -> dict[str, Any]:
     """The body of GET /v1/model."""
     served, card = serving.served, serving.served.model.card
+    ranges = card.training_ranges()
     return {
         "name": served.name,
         "version": served.version,
@@ -273,6 +273,7 @@ def describe(serving: Serving) -> dict[str, Any]:
                     "type": feature.kind,
                     "required": feature.required,
                     **({"categories": list(feature.categories)} if feature.kind == "categorical" else {}),
+                    **({"training_range": asdict(ranges[feature.name])} if feature.name in ranges else {}),
                 }
                 for feature in card.features
             ]
@@ -286,8 +287,15 @@ def _model_headers(serving: Serving) -> dict[str, str]:
 
 
 async def _http_exception(_: Request, error: Exception) -> Response:
+    """Routing's own errors (404, 405) in the engine's error shape, keeping their headers: a 405 must
+    carry ``Allow`` with the route's methods (RFC 9110 section 15.5.6), which Starlette puts there."""
     assert isinstance(error, StarletteHTTPException)
-    return problem_response(HttpProblemError(error.status_code, str(error.detail)))
+    response = problem_response(HttpProblemError(error.status_code, str(error.detail)))
+    headers = dict(error.headers or {})
+    if "Allow" in headers:  # Starlette joins a set: one order for every answer
+        headers["Allow"] = ", ".join(sorted(method.strip() for method in headers["Allow"].split(",")))
+    response.headers.update(headers)
+    return response
 
 
 def _openapi(app: FastAPI, settings: EngineSettings, state: EngineState) -> dict[str, Any]:
