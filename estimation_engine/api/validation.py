@@ -9,8 +9,8 @@ request cannot make the error response itself huge.
 Numbers are also held against the range each feature had in the training rows (recorded in the model
 card): a value outside it is estimated with a warning naming the field, the value and the range, since a
 tree answers as at the nearest extreme and a linear member extrapolates; a value more than
-``FAR_OUTSIDE_SPREADS`` times the feature's spread beyond it is refused, as nothing the model learned says
-anything about it. Models trained before ranges were recorded are served without either check.
+``FAR_OUTSIDE_FACTOR`` times the feature's scale beyond it is refused, as nothing the model learned says
+anything about it (a typo, or a value in the wrong unit). Models trained before ranges were recorded are served without either check.
 
 What the model answers is checked too (``unestimable_rows``), since the linear member can overflow well
 inside those bounds: an answer that is not a finite positive price, or is more than
@@ -31,10 +31,11 @@ from estimation_engine.settings import UnknownCategoryPolicy
 from model_contract.artifact import Estimates, Feature, ModelCard, TrainingRange
 
 MAX_REPORTED_PROBLEMS = 50
-# How far beyond the training range a number may lie, in spreads of the feature (TrainingRange.spread:
-# the span of its 0.1 %-99.9 % quantiles), before it is refused rather than estimated. Ten spreads: a
-# living area of 60,000 sq ft against Ames' 334-5,642 is still estimated (with a warning), 1e16 is not.
-FAR_OUTSIDE_SPREADS = 10.0
+# How far beyond the training range a number may lie, in units of the feature's scale (TrainingRange.scale:
+# its span or largest magnitude), before it is refused rather than estimated: two orders of magnitude.
+# Generous on purpose, since what the model answers is checked too: a living area of 500,000 sq ft against
+# Ames' 407-5,642 is still estimated with a warning when the answer is a price; 1e16 is refused.
+FAR_OUTSIDE_FACTOR = 100.0
 # An answer more than this factor below the cheapest or above the dearest training price is no estimate
 # (Ames: under $1,279 or over $7.55 million); only a value outside the training range produces one.
 PLAUSIBLE_PRICE_FACTOR = 10.0
@@ -93,7 +94,7 @@ class _Limits:
 
     @classmethod
     def of(cls, name: str, seen: TrainingRange) -> _Limits:
-        margin = FAR_OUTSIDE_SPREADS * seen.spread
+        margin = FAR_OUTSIDE_FACTOR * seen.scale
         return cls(name, seen, seen.minimum - margin, seen.maximum + margin)
 
     def outside(self, column: np.ndarray) -> np.ndarray:
