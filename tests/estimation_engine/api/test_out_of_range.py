@@ -166,3 +166,12 @@ def test_an_answer_that_is_no_price_is_a_422_naming_the_field_outside_the_range(
     assert answer in error["message"] and error["message"].endswith(
         f": {value} is outside {seen(card, feature)}"
     )
+
+
+def test_the_openapi_property_schema_shows_each_numeric_feature_s_training_range(http, card):
+    schema = http.get("/openapi.json").json()["components"]["schemas"]["Property"]["properties"]
+    bounds = card.training_ranges()["Gr_Liv_Area"]
+    assert (
+        f"Seen in training: {bounds.minimum:.10g} to {bounds.maximum:.10g}."
+        in schema["Gr_Liv_Area"]["description"]
+    )
