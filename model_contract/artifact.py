@@ -82,8 +82,9 @@ class TrainingRange:
     @property
     def scale(self) -> float:
         """How large this feature's numbers are, the unit "far outside" is measured in: the span of the
-        training values or their largest magnitude, whichever is larger (1 for a feature always zero)."""
-        return max(self.maximum - self.minimum, abs(self.minimum), abs(self.maximum)) or 1.0
+        training values or their largest magnitude, whichever is larger. 0 for a feature that was always
+        zero (no pool in a few hundred rows): there is then nothing to call a value far against."""
+        return max(self.maximum - self.minimum, abs(self.minimum), abs(self.maximum))
 
     @classmethod
     def of(cls, values: np.ndarray) -> TrainingRange | None:

@@ -94,7 +94,8 @@ class _Limits:
 
     @classmethod
     def of(cls, name: str, seen: TrainingRange) -> _Limits:
-        margin = FAR_OUTSIDE_FACTOR * seen.scale
+        # A feature always zero in training has no scale: its values are warned about, never refused.
+        margin = FAR_OUTSIDE_FACTOR * seen.scale if seen.scale > 0 else math.inf
         return cls(name, seen, seen.minimum - margin, seen.maximum + margin)
 
     def outside(self, column: np.ndarray) -> np.ndarray:

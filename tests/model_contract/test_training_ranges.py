@@ -104,8 +104,8 @@ def test_a_range_ignores_missing_values_and_keeps_its_quantiles_inside_the_extre
         (TrainingRange(407.0, 5642.0, 480.0, 4700.0, 100), 5642.0),  # its largest magnitude
         (TrainingRange(-90.0, 10.0, -80.0, 0.0, 100), 100.0),  # its span
         (TrainingRange(0.0, 900.0, 0.0, 0.0, 100), 900.0),  # sparse: the quantiles do not shrink it
-        (TrainingRange(0.0, 0.0, 0.0, 0.0, 100), 1.0),  # always zero: still a non-zero scale
+        (TrainingRange(0.0, 0.0, 0.0, 0.0, 100), 0.0),  # always zero: no scale (the engine then only warns)
     ],
 )
-def test_the_scale_far_outside_is_measured_in_is_never_zero(seen, scale):
+def test_the_scale_far_outside_is_measured_in_is_the_span_or_the_largest_magnitude(seen, scale):
     assert seen.scale == scale

@@ -5,6 +5,7 @@ ranges are served as before. The checks live in the validator, so the fast and e
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from estimation_engine.api.http_io import parse_json
 from estimation_engine.api.schema_decoding import SchemaDecoder
 from estimation_engine.api.validation import BatchValidator, InvalidInputError
 from estimation_engine.settings import UnknownCategoryPolicy
-from model_contract.artifact import Estimates
+from model_contract.artifact import TRAINING_RANGES, Estimates
 from tests.conftest import RegisteredModels
 from tests.estimation_engine.api.test_schema_decoding import without_ranges
 
@@ -69,6 +70,18 @@ def test_a_value_far_outside_the_training_range_is_refused_naming_the_field_and_
         f"{value:.10g} is too far outside {seen(card, 'Gr_Liv_Area')} to estimate"
     )
     assert "this model takes Gr_Liv_Area from " in problem.message
+
+
+def test_a_feature_always_zero_in_training_is_warned_about_never_refused(card, row):
+    """300 rows may hold no pool at all; a house with one is still a house (found by the fast-path tests)."""
+    zero = {"minimum": 0.0, "maximum": 0.0, "q001": 0.0, "q999": 0.0, "rows": 300}
+    pools = replace(
+        card, extra={**card.extra, TRAINING_RANGES: {**card.extra[TRAINING_RANGES], "Pool_Area": zero}}
+    )
+    batch = validator(pools).validate([{**row, "Pool_Area": 444}], "properties")
+    assert batch.warnings == [
+        ["Pool_Area: 444 is outside the range seen in training (0 to 0); the estimate extrapolates"]
+    ]
 
 
 def test_a_model_trained_before_ranges_were_recorded_neither_warns_nor_refuses(card, row):
