@@ -2,7 +2,8 @@
 
 A model artifact is a folder that is at once a valid MLflow model (sklearn flavour, so Azure ML and
 ``mlflow models serve`` understand it) and carries ``estimation.json``, the card the engine needs: the input
-signature, the conformal interval bands, the metrics and the lineage. Its integrity is one sha256 over the
+signature, the conformal interval bands, the metrics, the lineage and the range of each numeric feature in
+the training rows. Its integrity is one sha256 over the
 whole folder (``artifact_digest``), recorded at registration and checked by the engine before it serves.
 
 This module is the read side the engine imports, so it must stay light: numpy and pandas at import time,
@@ -17,7 +18,7 @@ import logging
 import math
 import pickle
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, astuple, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,6 +28,9 @@ import pandas as pd
 ARTIFACT_FORMAT = 1
 CARD_FILE = "estimation.json"
 MODEL_FILE = "model.pkl"
+
+TRAINING_RANGES = "training_ranges"  # keys of ModelCard.extra
+TARGET_RANGE = "target_range"
 
 FeatureKind = Literal["numeric", "categorical"]
 
@@ -58,6 +62,42 @@ class IntervalBand:
 
 
 @dataclass(frozen=True)
+class TrainingRange:
+    """What the training rows held of one numeric feature: its extremes, and the 0.1 % and 99.9 %
+    quantiles (where the bulk of the data ends: shown to callers in ``GET /v1/model``).
+
+    A value between ``minimum`` and ``maximum`` is one the model has seen rows around; outside, a tree
+    answers as at the nearest extreme and a linear member extrapolates. The engine decides on the
+    extremes, not the quantiles: a range that excludes 0.2 % of the very rows the model learned from
+    would flag thousands of ordinary properties in a portfolio run, and sparse features (a miscellaneous
+    value that is zero for 96 % of Ames) have quantile spans far narrower than their real values.
+    """
+
+    minimum: float
+    maximum: float
+    q001: float
+    q999: float
+    rows: int
+
+    @property
+    def scale(self) -> float:
+        """How large this feature's numbers are, the unit "far outside" is measured in: the span of the
+        training values or their largest magnitude, whichever is larger. 0 for a feature that was always
+        zero (no pool in a few hundred rows): there is then nothing to call a value far against."""
+        return max(self.maximum - self.minimum, abs(self.minimum), abs(self.maximum))
+
+    @classmethod
+    def of(cls, values: np.ndarray) -> TrainingRange | None:
+        """The range of a training column (missing values ignored); None when it holds no value."""
+        present = values[~np.isnan(values)]
+        if present.size == 0:
+            return None
+        low, high = float(present.min()), float(present.max())
+        q001, q999 = np.quantile(present, [0.001, 0.999]).tolist()
+        return cls(low, high, min(max(q001, low), high), min(max(q999, low), high), int(present.size))
+
+
+@dataclass(frozen=True)
 class ModelCard:
     """Everything about a trained model that is not its weights."""
 
@@ -78,6 +118,33 @@ class ModelCard:
     def feature_names(self) -> list[str]:
         return [feature.name for feature in self.features]
 
+    def training_ranges(self) -> dict[str, TrainingRange]:
+        """Each numeric feature's range in the training rows; empty for models trained before ranges were
+        recorded (they are served as before, without range warnings).
+
+        Kept in ``extra`` rather than as a field of the card or of ``Feature``: an engine of the previous
+        release refuses a card with a key it does not know, and it must still load models trained by this
+        one (an image rolled back while the model pin stays).
+        """
+        raw = self.extra.get(TRAINING_RANGES) or {}
+        if not isinstance(raw, Mapping):
+            raise ValueError(f"extra.{TRAINING_RANGES} must map feature names to ranges, got {raw!r}")
+        numeric = {feature.name for feature in self.features if feature.kind == "numeric"}
+        for name in raw:
+            if name not in numeric:
+                raise ValueError(
+                    f"extra.{TRAINING_RANGES}.{name}: {name!r} is not a numeric feature of this model"
+                )
+        return {
+            name: _training_range(f"extra.{TRAINING_RANGES}.{name}", values) for name, values in raw.items()
+        }
+
+    def target_range(self) -> TrainingRange | None:
+        """The target's range in the training rows (prices): what an estimate can sensibly be near.
+        None for models trained before it was recorded."""
+        raw = self.extra.get(TARGET_RANGE)
+        return None if raw is None else _training_range(f"extra.{TARGET_RANGE}", raw)
+
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
 
@@ -94,9 +161,25 @@ class ModelCard:
                 Feature(**{**f, "categories": tuple(f.get("categories", ()))}) for f in raw["features"]
             )
             raw["bands"] = tuple(IntervalBand(**band) for band in raw["bands"])
-            return cls(**raw)
+            card = cls(**raw)
+            card.training_ranges()  # refused at load, not at the first request that needs them
+            card.target_range()
+            return card
         except (KeyError, TypeError, ValueError) as error:
             raise ArtifactError(f"{source}: not a valid model card: {error}") from error
+
+
+def _training_range(where: str, values: Any) -> TrainingRange:
+    try:
+        bounds = TrainingRange(**values)
+    except TypeError as error:
+        raise ValueError(f"{where}: {error}") from None
+    numbers = astuple(bounds)
+    if not all(type(v) in (int, float) and math.isfinite(v) for v in numbers):
+        raise ValueError(f"{where}: every value must be a finite number, got {values}")
+    if not bounds.minimum <= bounds.q001 <= bounds.q999 <= bounds.maximum:
+        raise ValueError(f"{where}: expected minimum <= q001 <= q999 <= maximum, got {values}")
+    return bounds
 
 
 @dataclass(frozen=True)
@@ -128,7 +211,8 @@ class PriceModel:
 
     def bound(self, price: np.ndarray) -> Estimates:
         """The conformal interval around point predictions (used by evaluation and serving alike)."""
-        log_price = np.log(price)
+        with np.errstate(divide="ignore"):  # a price of 0 (a model underflowing) has no interval: -inf
+            log_price = np.log(price)
         halfwidth = self._halfwidths[np.searchsorted(self._band_edges, log_price, side="right")]
         return Estimates(price=price, low=np.exp(log_price - halfwidth), high=np.exp(log_price + halfwidth))
 
@@ -221,6 +305,12 @@ def save_model_artifact(
 
 
 def _check_finite(card: ModelCard) -> None:
+    """Refuse to write a card the engine would refuse to read."""
     for band in card.bands:
         if not math.isfinite(band.halfwidth_log) or band.halfwidth_log < 0:
             raise ArtifactError(f"interval band {band} has no finite non-negative half-width")
+    try:
+        card.training_ranges()
+        card.target_range()
+    except ValueError as error:
+        raise ArtifactError(f"model card: {error}") from None

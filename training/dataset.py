@@ -140,6 +140,7 @@ def validate(frame: pd.DataFrame, config: TrainingConfig, name: str) -> Dataset:
     schema = tuple(_feature(frame[column], config, name) for column in feature_names)
     _check_derived(config, schema, name)
     features = model_frame(frame, schema)
+    _check_finite_numbers(features, schema, name)
     labels = frame[target].astype("float64").reset_index(drop=True)
     return Dataset(features, labels, schema, fingerprint(features, labels), name)
 
@@ -174,6 +175,20 @@ def _check_rows(frame: pd.DataFrame, used: list[str], config: TrainingConfig, na
     empty = [column for column in used if frame[column].isna().all()]
     if empty:
         raise DataError(f"{name}: column(s) {', '.join(map(repr, empty))} have no values at all")
+
+
+def _check_finite_numbers(features: pd.DataFrame, schema: tuple[Feature, ...], name: str) -> None:
+    """An infinite value ("inf" in a CSV file) is no measurement: it would also make the feature's
+    training range, which the engine warns against, infinite."""
+    for feature in schema:
+        if feature.kind == "numeric":
+            infinite = np.flatnonzero(np.isinf(features[feature.name].to_numpy()))
+            if infinite.size:
+                lines = ", ".join(str(row + 2) for row in infinite[:5])
+                raise DataError(
+                    f"{name}: column {feature.name!r} holds an infinite value on {infinite.size} row(s) "
+                    f"(lines {lines})"
+                )
 
 
 def _check_target(values: pd.Series, name: str, target: str) -> None:

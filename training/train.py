@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from model_contract.artifact import ModelCard, PriceModel
+from model_contract.artifact import TARGET_RANGE, TRAINING_RANGES, ModelCard, PriceModel, TrainingRange
 from training.config import SplitConfig, TrainingConfig
 from training.conformal import calibrate
 from training.dataset import Dataset
@@ -69,7 +69,8 @@ def code_fingerprint() -> str:
 def fit(config: TrainingConfig, dataset: Dataset, split: Split, code_version: str) -> PriceModel:
     """Fit on the train part and calibrate on the calibration part. Deterministic for a given seed."""
     target = dataset.target.to_numpy()
-    pipeline = fit_model(config, dataset.schema, _rows(dataset.features, split.train), target[split.train])
+    train_rows = _rows(dataset.features, split.train)
+    pipeline = fit_model(config, dataset.schema, train_rows, target[split.train])
     calibration_prices = pipeline.predict(_rows(dataset.features, split.calibration))
     bands = calibrate(
         np.asarray(calibration_prices, dtype=float),
@@ -94,9 +95,23 @@ def fit(config: TrainingConfig, dataset: Dataset, split: Split, code_version: st
                 "calibration": len(split.calibration),
                 "test": len(split.test),
             },
+            TRAINING_RANGES: training_ranges(dataset, train_rows),
+            TARGET_RANGE: asdict(TrainingRange.of(target[split.train])),
         },
     )
     return PriceModel(pipeline, card)
+
+
+def training_ranges(dataset: Dataset, train_rows: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """Each numeric feature's range in the rows the model was fitted on (not the calibration or test
+    rows: those it never learned from), as the card stores it; the engine warns outside it."""
+    ranges = {}
+    for feature in dataset.schema:
+        if feature.kind == "numeric":
+            seen = TrainingRange.of(train_rows[feature.name].to_numpy(dtype=float))
+            if seen is not None:
+                ranges[feature.name] = asdict(seen)
+    return ranges
 
 
 def with_metrics(model: PriceModel, metrics: dict[str, float], run_id: str | None) -> PriceModel:

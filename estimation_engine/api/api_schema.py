@@ -50,6 +50,11 @@ def property_schema(card: ModelCard | None, unknown_categories: UnknownCategoryP
     schema["description"] = (
         f"One property, by feature name ({card.model_name}). Optional features may be missing or null."
     )
+    for name, seen in card.training_ranges().items():
+        schema["properties"][name]["description"] = (
+            f"Seen in training: {seen.minimum:.10g} to {seen.maximum:.10g}. A value outside is estimated "
+            "with a warning; one far outside, or one the model has no sensible price for, is refused (422)."
+        )
     return schema
 
 
@@ -71,7 +76,12 @@ def component_schemas(
         "properties": {
             "price": {"type": "number"},
             "interval": interval,
-            "warnings": {"type": "array", "items": {"type": "string"}},
+            "warnings": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "One per field the model has not seen the like of: a category not seen in "
+                "training, or a number outside the range of the training rows (the estimate extrapolates).",
+            },
         },
         "required": ["price", "interval", "warnings"],
     }

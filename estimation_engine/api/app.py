@@ -8,17 +8,21 @@ Any failure that is not the caller's fault becomes a 500 with the request id, lo
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import asdict
 from typing import Any
 
-import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
+from fastapi.utils import generate_unique_id
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import BaseRoute
 
 from estimation_engine import __version__
 from estimation_engine.api.api_schema import (
@@ -51,6 +55,9 @@ from model_contract.registry import TAG_GIT_COMMIT
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Request], Awaitable[Response]]
+# RFC 9110 section 9.1: every general-purpose server supports HEAD wherever it supports GET. Starlette's
+# own routes (the docs) add it themselves; FastAPI's routes take only the methods they are given.
+_GET = ["GET", "HEAD"]
 _ERRORS = {status: json_body(ERROR) for status in (400, 413, 415, 422, 503)}
 
 
@@ -97,16 +104,16 @@ def create_app(
     app.add_api_route(
         "/v1/model",
         api.model,
-        methods=["GET"],
+        methods=_GET,
         summary="The served model: name, version, metrics, training run, input signature",
         responses={200: json_body(MODEL_DESCRIPTION, "The served model"), 503: json_body(ERROR)},
     )
-    app.add_api_route("/health/live", api.live, methods=["GET"], summary="Liveness: the process answers")
+    app.add_api_route("/health/live", api.live, methods=_GET, summary="Liveness: the process answers")
     app.add_api_route(
-        "/health/ready", api.ready, methods=["GET"], summary="Readiness: the pinned model is loaded"
+        "/health/ready", api.ready, methods=_GET, summary="Readiness: the pinned model is loaded"
     )
     app.add_api_route(
-        "/metrics", api.metrics, methods=["GET"], summary="Prometheus metrics", include_in_schema=False
+        "/metrics", api.metrics, methods=_GET, summary="Prometheus metrics", include_in_schema=False
     )
     app.add_exception_handler(StarletteHTTPException, _http_exception)
     app.openapi = functools.partial(_openapi, app, settings, state)  # type: ignore[method-assign]
@@ -229,18 +236,17 @@ class _Api:
             ) from None
         for feature, count in batch.unknown_categories.items():
             self.metrics_.unknown_categories.labels(feature).inc(count)
+        for feature, rows in batch.out_of_range.items():
+            self.metrics_.out_of_range_values.labels(feature).inc(len(rows))
         self.metrics_.batch_size.observe(batch.size)
         return batch
 
     async def _run(self, serving: Serving, batch: ValidatedBatch, location: str) -> Estimates:
         estimates = await serving.scorer.estimate(batch)
-        finite = np.isfinite(estimates.price) & np.isfinite(estimates.low) & np.isfinite(estimates.high)
-        if not finite.all():
-            problems = [
-                Problem(f"{location}[{index}]", "the model cannot estimate this property (non-finite result)")
-                for index in np.flatnonzero(~finite)[:50].tolist()
-            ]
-            raise HttpProblemError(422, f"{int((~finite).sum())} properties could not be estimated", problems)
+        refused = serving.validator.unestimable_rows(estimates)
+        if refused:
+            problems = serving.validator.unestimable(batch, estimates, refused, location)
+            raise HttpProblemError(422, f"{len(refused)} properties could not be estimated", problems)
         served = serving.served
         self.metrics_.predictions.labels(served.name, str(served.version or "")).inc(batch.size)
         return estimates
@@ -249,6 +255,7 @@ class _Api:
 def describe(serving: Serving) -> dict[str, Any]:
     """The body of GET /v1/model."""
     served, card = serving.served, serving.served.model.card
+    ranges = card.training_ranges()
     return {
         "name": served.name,
         "version": served.version,
@@ -273,6 +280,7 @@ def describe(serving: Serving) -> dict[str, Any]:
                     "type": feature.kind,
                     "required": feature.required,
                     **({"categories": list(feature.categories)} if feature.kind == "categorical" else {}),
+                    **({"training_range": asdict(ranges[feature.name])} if feature.name in ranges else {}),
                 }
                 for feature in card.features
             ]
@@ -286,8 +294,26 @@ def _model_headers(serving: Serving) -> dict[str, str]:
 
 
 async def _http_exception(_: Request, error: Exception) -> Response:
+    """Routing's own errors (404, 405) in the engine's error shape, keeping their headers: a 405 must
+    carry ``Allow`` with the route's methods (RFC 9110 section 15.5.6), which Starlette puts there."""
     assert isinstance(error, StarletteHTTPException)
-    return problem_response(HttpProblemError(error.status_code, str(error.detail)))
+    response = problem_response(HttpProblemError(error.status_code, str(error.detail)))
+    headers = dict(error.headers or {})
+    if "Allow" in headers:  # Starlette joins a set: one order for every answer
+        headers["Allow"] = ", ".join(sorted(method.strip() for method in headers["Allow"].split(",")))
+    response.headers.update(headers)
+    return response
+
+
+def _documented(route: BaseRoute) -> BaseRoute:
+    """The route as the OpenAPI document shows it: HEAD, implied by GET, is not listed as an operation
+    of its own (it would repeat the GET operation's id), and the operation id is the GET one."""
+    if not isinstance(route, APIRoute) or "HEAD" not in route.methods:
+        return route
+    shown = copy.copy(route)
+    shown.methods = route.methods - {"HEAD"}
+    shown.unique_id = generate_unique_id(shown)
+    return shown
 
 
 def _openapi(app: FastAPI, settings: EngineSettings, state: EngineState) -> dict[str, Any]:
@@ -297,9 +323,8 @@ def _openapi(app: FastAPI, settings: EngineSettings, state: EngineState) -> dict
     cached = getattr(app.state, "openapi_cache", None)
     if cached is not None and cached[0] == key:
         return cached[1]
-    document = get_openapi(
-        title=app.title, version=app.version, description=app.description, routes=app.routes
-    )
+    routes = [_documented(route) for route in app.routes]
+    document = get_openapi(title=app.title, version=app.version, description=app.description, routes=routes)
     card = serving.served.model.card if serving is not None else None
     document.setdefault("components", {}).setdefault("schemas", {}).update(
         component_schemas(card, settings.max_batch_size, settings.unknown_categories)

@@ -51,6 +51,12 @@ class EngineMetrics:
             ["feature"],
             registry=self.registry,
         )
+        self.out_of_range_values = Counter(
+            "engine_out_of_range_values",
+            "Numeric values outside the range seen in training, estimated with a warning, by feature.",
+            ["feature"],
+            registry=self.registry,
+        )
         self.model_info = Info("engine_model", "The model this process serves.", registry=self.registry)
         self.ready = Gauge(
             "engine_ready", "1 once the pinned model is loaded and verified.", registry=self.registry

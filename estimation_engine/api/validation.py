@@ -5,6 +5,17 @@ rather than value by value, so that validating a 1,000-property batch costs a fe
 column that fails the fast check is walked again, to name each offending value. Every problem is reported
 with its location (``properties[3].Lot_Area``), one message per offending field, capped so a hostile
 request cannot make the error response itself huge.
+
+Numbers are also held against the range each feature had in the training rows (recorded in the model
+card): a value outside it is estimated with a warning naming the field, the value and the range, since a
+tree answers as at the nearest extreme and a linear member extrapolates; a value more than
+``FAR_OUTSIDE_FACTOR`` times the feature's scale beyond it is refused, as nothing the model learned says
+anything about it (a typo, or a value in the wrong unit). Models trained before ranges were recorded are served without either check.
+
+What the model answers is checked too (``unestimable_rows``), since the linear member can overflow well
+inside those bounds: an answer that is not a finite positive price, or is more than
+``PLAUSIBLE_PRICE_FACTOR`` times beyond the prices seen in training, is refused, naming the fields outside
+the training range that explain it.
 """
 
 from __future__ import annotations
@@ -17,9 +28,17 @@ from typing import Any
 import numpy as np
 
 from estimation_engine.settings import UnknownCategoryPolicy
-from model_contract.artifact import Feature, ModelCard
+from model_contract.artifact import Estimates, Feature, ModelCard, TrainingRange
 
 MAX_REPORTED_PROBLEMS = 50
+# How far beyond the training range a number may lie, in units of the feature's scale (TrainingRange.scale:
+# its span or largest magnitude), before it is refused rather than estimated: two orders of magnitude.
+# Generous on purpose, since what the model answers is checked too: a living area of 500,000 sq ft against
+# Ames' 407-5,642 is still estimated with a warning when the answer is a price; 1e16 is refused.
+FAR_OUTSIDE_FACTOR = 100.0
+# An answer more than this factor below the cheapest or above the dearest training price is no estimate
+# (Ames: under $1,279 or over $7.55 million); only a value outside the training range produces one.
+PLAUSIBLE_PRICE_FACTOR = 10.0
 _NONE = type(None)
 _NUMERIC_TYPES = frozenset({int, float, _NONE})
 _CATEGORICAL_TYPES = frozenset({str, _NONE})
@@ -61,6 +80,42 @@ class ValidatedBatch:
     columns: dict[str, np.ndarray]
     warnings: list[list[str]] = field(default_factory=list)
     unknown_categories: dict[str, int] = field(default_factory=dict)
+    out_of_range: dict[str, list[int]] = field(default_factory=dict)  # feature -> rows warned about
+
+
+@dataclass(frozen=True)
+class _Limits:
+    """A numeric feature's training range and the wider bounds beyond which a value is refused."""
+
+    name: str
+    seen: TrainingRange
+    lowest: float
+    highest: float
+
+    @classmethod
+    def of(cls, name: str, seen: TrainingRange) -> _Limits:
+        # A feature always zero in training has no scale: its values are warned about, never refused.
+        margin = FAR_OUTSIDE_FACTOR * seen.scale if seen.scale > 0 else math.inf
+        return cls(name, seen, seen.minimum - margin, seen.maximum + margin)
+
+    def outside(self, column: np.ndarray) -> np.ndarray:
+        """Rows whose value lies outside the training range (missing values never do)."""
+        return np.flatnonzero((column < self.seen.minimum) | (column > self.seen.maximum))
+
+    def refused(self, value: float) -> bool:
+        return value < self.lowest or value > self.highest
+
+    def seen_text(self) -> str:
+        return f"the range seen in training ({_number(self.seen.minimum)} to {_number(self.seen.maximum)})"
+
+    def warning(self, value: float) -> str:
+        return f"{self.name}: {_number(value)} is outside {self.seen_text()}; the estimate extrapolates"
+
+    def refusal(self, value: float) -> str:
+        return (
+            f"{_number(value)} is too far outside {self.seen_text()} to estimate: this model takes "
+            f"{self.name} from {self.lowest:.6g} to {self.highest:.6g}"
+        )
 
 
 class _Problems:
@@ -89,6 +144,8 @@ class BatchValidator:
         self.names = frozenset(card.feature_names)
         self.unknown_categories = unknown_categories
         self._categories = {f.name: frozenset(f.categories) for f in card.features if f.kind == "categorical"}
+        self._limits = {name: _Limits.of(name, seen) for name, seen in card.training_ranges().items()}
+        self._prices = card.target_range()
 
     def validate(self, items: Any, location: str) -> ValidatedBatch:
         """``items`` is the decoded JSON list; ``location`` the key it came from (for messages)."""
@@ -123,6 +180,7 @@ class BatchValidator:
                 column = np.array(values, dtype=np.float64)  # None -> NaN: a missing value
                 if np.isinf(column).any():
                     return None
+                self._check_range(feature.name, column, location, problems, batch)
             else:
                 column = self._category_column(feature.name, values, location, problems, batch)
             batch.columns[feature.name] = column
@@ -162,7 +220,10 @@ class BatchValidator:
                 if value is None and index not in not_objects:
                     problems.add(f"{location}[{index}].{name}", "required feature is missing")
         if feature.kind == "numeric":
-            return self._numeric(name, values, census, location, problems)
+            column = self._numeric(name, values, census, location, problems)
+            if len(column) == len(values):  # converted: every value a finite number or missing
+                self._check_range(name, column, location, problems, batch)
+            return column
         return self._categorical(name, values, census, location, problems, batch)
 
     @staticmethod
@@ -179,6 +240,65 @@ class BatchValidator:
             if message:
                 problems.add(f"{location}[{index}].{name}", message)
         return np.empty(0)
+
+    def _check_range(
+        self, name: str, column: np.ndarray, location: str, problems: _Problems, batch: ValidatedBatch
+    ) -> None:
+        """Warn about values outside the training range, refuse those far outside (see module doc)."""
+        limits = self._limits.get(name)
+        if limits is None:
+            return
+        for index in limits.outside(column).tolist():
+            value = float(column[index])
+            if limits.refused(value):
+                problems.add(f"{location}[{index}].{name}", limits.refusal(value))
+            else:
+                batch.warnings[index].append(limits.warning(value))
+                batch.out_of_range.setdefault(name, []).append(index)
+
+    def unestimable_rows(self, estimates: Estimates) -> list[int]:
+        """Rows whose answer is no estimate: not a finite positive price and interval (a log-price model
+        overflowing either way), or beyond ``PLAUSIBLE_PRICE_FACTOR`` times the training prices."""
+        price = estimates.price
+        good = np.isfinite(price) & np.isfinite(estimates.low) & np.isfinite(estimates.high) & (price > 0)
+        if self._prices is not None:
+            low, high = (
+                self._prices.minimum / PLAUSIBLE_PRICE_FACTOR,
+                self._prices.maximum * PLAUSIBLE_PRICE_FACTOR,
+            )
+            good &= (price >= low) & (price <= high)
+        return np.flatnonzero(~good).tolist()
+
+    def _implausible(self, price: float) -> str:
+        if not (math.isfinite(price) and price > 0) or self._prices is None:
+            return f"its answer ({price:.4g}) is not a finite positive price"
+        seen = f"{_number(self._prices.minimum)} to {_number(self._prices.maximum)}"
+        return f"its answer ({price:.4g}) is over {PLAUSIBLE_PRICE_FACTOR:g} times beyond the training prices ({seen})"
+
+    def unestimable(
+        self, batch: ValidatedBatch, estimates: Estimates, rows: Sequence[int], location: str
+    ) -> list[Problem]:
+        """Why these rows got no estimate: each of their fields outside the training range (the cause,
+        as the model answers within the training prices for values inside), else the row itself."""
+        outside: dict[int, list[str]] = {}
+        for name, indices in batch.out_of_range.items():
+            for index in indices:
+                outside.setdefault(index, []).append(name)
+        problems = _Problems()
+        for row in rows:
+            answer = (
+                f"the model cannot estimate this property: {self._implausible(float(estimates.price[row]))}"
+            )
+            names = outside.get(row)
+            if not names:
+                problems.add(f"{location}[{row}]", answer)
+            for name in names or ():
+                value = _number(float(batch.columns[name][row]))
+                problems.add(
+                    f"{location}[{row}].{name}",
+                    f"{answer}: {value} is outside {self._limits[name].seen_text()}",
+                )
+        return problems.items
 
     def _categorical(
         self,
@@ -240,6 +360,11 @@ def _numeric_problem(value: Any) -> str | None:
     except OverflowError:
         return "number is out of range"
     return None if math.isfinite(number) else "number is out of range (not finite)"
+
+
+def _number(value: float) -> str:
+    """A number as people write it: 5642, 0.25, 1e+16 (ten significant digits)."""
+    return f"{value:.10g}"
 
 
 def _json_type(value: Any) -> str:
