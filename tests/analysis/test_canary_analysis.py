@@ -3,7 +3,8 @@ that scrapes engines on 127.0.0.1 through gitops/'s scrape configuration.
 
 Each engine poses as one pod, its Rollout pod template hash naming the scenario. Built engines expose
 exactly the metric contract (gitops/apps/estimation-engine/analysis/metric-contract.yaml) with
-prometheus_client, because the engine does not export the shadow series yet: a sound candidate, one whose
+prometheus_client, to cover behaviours a real engine cannot be made to show on demand (real engines with a
+shadow version: test_shadow_canary.py): a sound candidate, one whose
 prices are shifted by 15 %, one answering 5xx, a slow one, one without a shadow version, one counting other
 moved thresholds, one with too few comparisons, and a stable ReplicaSet that fails (which must not count
 against the canary). Two real engines (``python -m estimation_engine serve``) judge the serving metrics:
