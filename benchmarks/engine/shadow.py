@@ -30,12 +30,11 @@ from benchmarks.engine.run import (  # noqa: E402
     HOST,
     MODEL_NAME,
     Server,
-    _ready_or_stopped,
     ensure_artifact,
     ensure_model,
-    ensure_port_free,
     python_env,
     sample_rows,
+    spawn_engine,
 )
 
 PORTS = {"without shadow": 18191, "with shadow (100 %)": 18192}
@@ -57,22 +56,8 @@ def ensure_shadow_version(tracking: str, version: int) -> int:
 
 
 def start(name: str, env: dict[str, str], rows: list[dict]) -> Server:
-    import subprocess
-
     port = PORTS[name]
-    ensure_port_free(port)
-    log = BENCH / f"shadow-bench-{port}.log"
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "estimation_engine", "serve", "--port", str(port)],
-        cwd=REPO,
-        env=env,
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-    )
-    server = Server(name, process, port, "/v1/estimate", "properties", log)
-    _ready_or_stopped(server, started, "/health/ready", rows)
-    return server
+    return spawn_engine(name, env, port, BENCH / f"shadow-bench-{port}.log", rows)[0]
 
 
 def shadow_counters(server: Server) -> dict[str, float]:

@@ -237,12 +237,9 @@ def cluster(
         real["engine-503"].wait_for("/health/live")
         targets = [PodTarget(engine.address, f"pod-{name}", name) for name, engine in built.items()]
         targets += [PodTarget(e.url.removeprefix("http://"), f"pod-{name}", name) for name, e in real.items()]
-        prometheus = prometheus_factory(scrape_config_for(targets, SCRAPE_INTERVAL))
         body = json.dumps({"properties": list(registered_models.sample_rows[:1])}).encode()
         load = Load(list(built.values()), [engine.url for engine in real.values()], body)
-        load.start()
-        prometheus.wait_for_samples(ENGINE_JOB, len(targets), SAMPLES_BEFORE_JUDGING, bound=60)
-        yield prometheus
+        yield scraped_under_load(prometheus_factory, targets, load)
     finally:
         if load is not None:
             load.stop()
@@ -250,6 +247,15 @@ def cluster(
             engine.stop()
         for engine in real.values():
             engine.stop()
+
+
+def scraped_under_load(prometheus_factory, targets: list[PodTarget], load: Load) -> RunningPrometheus:
+    """A Prometheus scraping ``targets`` once ``load`` runs, returned after a full window of samples (the
+    caller stops the load)."""
+    prometheus = prometheus_factory(scrape_config_for(targets, SCRAPE_INTERVAL))
+    load.start()
+    prometheus.wait_for_samples(ENGINE_JOB, len(targets), SAMPLES_BEFORE_JUDGING, bound=60)
+    return prometheus
 
 
 def run_analysis(prometheus: RunningPrometheus, template: dict, canary_hash: str) -> dict[str, str]:

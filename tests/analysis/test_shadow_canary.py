@@ -26,14 +26,13 @@ import pandas as pd
 import pytest
 
 from tests.analysis.argo_analysis import FAILED, SUCCESSFUL
-from tests.analysis.conftest import ENGINE_JOB, PodTarget, RunningPrometheus, scrape_config_for
+from tests.analysis.conftest import PodTarget, RunningPrometheus
 from tests.analysis.test_canary_analysis import (
-    SAMPLES_BEFORE_JUDGING,
-    SCRAPE_INTERVAL,
     Load,
     _all,
     _start_engine,
     run_analysis,
+    scraped_under_load,
     serving,  # noqa: F401 (fixtures)
     shadow,  # noqa: F401
     templates,  # noqa: F401
@@ -120,12 +119,9 @@ def canary(prometheus_factory, scaled_models: ScaledModels, tmp_path_factory) ->
         targets = [
             PodTarget(e.url.removeprefix("http://"), f"pod-{name}", name) for name, e in engines.items()
         ]
-        prometheus = prometheus_factory(scrape_config_for(targets, SCRAPE_INTERVAL))
         body = json.dumps({"properties": scaled_models.rows[:5]}).encode()
         load = Load([], [engine.url for engine in engines.values()], body)
-        load.start()
-        prometheus.wait_for_samples(ENGINE_JOB, len(targets), SAMPLES_BEFORE_JUDGING, bound=60)
-        yield prometheus
+        yield scraped_under_load(prometheus_factory, targets, load)
     finally:
         if load is not None:
             load.stop()
