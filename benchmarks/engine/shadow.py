@@ -100,9 +100,12 @@ def main() -> int:
     report: dict = {"load_avg_start": os.getloadavg(), "cpus": os.cpu_count(), "model": sha256, "runs": []}
     servers = {name: start(name, env, rows) for name, env in envs.items()}
     try:
-        time.sleep(5.0)  # the fast-path check and the shadow model's load finish after readiness
-        compared = shadow_counters(servers["with shadow (100 %)"])
-        assert "engine_shadow_compared_total" in compared, "the shadow model did not load"
+        # The fast-path check and the shadow model's load finish after readiness: wait (bounded) for both.
+        deadline = time.monotonic() + 180
+        while "engine_shadow_compared_total" not in shadow_counters(servers["with shadow (100 %)"]):
+            assert time.monotonic() < deadline, "the shadow model did not load"
+            time.sleep(0.5)
+        time.sleep(2.0)
         singles = {name: [server.request([row]) for row in rows] for name, server in servers.items()}
         for name, server in servers.items():
             run_load(HOST, server.port, singles[name], concurrency=4, seconds=2.0)  # warm up
