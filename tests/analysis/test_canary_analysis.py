@@ -43,7 +43,14 @@ from tests.analysis.argo_analysis import (
     merge_args,
     resolve_metric,
 )
-from tests.analysis.conftest import ENGINE_JOB, PodTarget, RunningPrometheus, scrape_config_for
+from tests.analysis.conftest import (
+    ENGINE_JOB,
+    ENGINE_READY_BOUND,
+    SAMPLES_BOUND,
+    PodTarget,
+    RunningPrometheus,
+    scrape_config_for,
+)
 from tests.conftest import REPO_ROOT, RegisteredModels
 from tests.estimation_engine.conftest import EngineProcess, engine_env, free_port
 
@@ -233,8 +240,8 @@ def cluster(
     }
     load = None
     try:
-        real["engine-serving"].wait_for("/health/ready")
-        real["engine-503"].wait_for("/health/live")
+        real["engine-serving"].wait_for("/health/ready", ENGINE_READY_BOUND)
+        real["engine-503"].wait_for("/health/live", ENGINE_READY_BOUND)
         targets = [PodTarget(engine.address, f"pod-{name}", name) for name, engine in built.items()]
         targets += [PodTarget(e.url.removeprefix("http://"), f"pod-{name}", name) for name, e in real.items()]
         body = json.dumps({"properties": list(registered_models.sample_rows[:1])}).encode()
@@ -254,7 +261,7 @@ def scraped_under_load(prometheus_factory, targets: list[PodTarget], load: Load)
     caller stops the load)."""
     prometheus = prometheus_factory(scrape_config_for(targets, SCRAPE_INTERVAL))
     load.start()
-    prometheus.wait_for_samples(ENGINE_JOB, len(targets), SAMPLES_BEFORE_JUDGING, bound=60)
+    prometheus.wait_for_samples(ENGINE_JOB, len(targets), SAMPLES_BEFORE_JUDGING, bound=SAMPLES_BOUND)
     return prometheus
 
 

@@ -26,7 +26,7 @@ import pandas as pd
 import pytest
 
 from tests.analysis.argo_analysis import FAILED, SUCCESSFUL
-from tests.analysis.conftest import PodTarget, RunningPrometheus
+from tests.analysis.conftest import ENGINE_READY_BOUND, PodTarget, RunningPrometheus
 from tests.analysis.test_canary_analysis import (
     Load,
     _all,
@@ -40,7 +40,7 @@ from tests.analysis.test_canary_analysis import (
 from tests.conftest import MODEL_NAME, make_workspace, write_small_config
 from tests.estimation_engine.conftest import EngineProcess
 
-SHADOW_BOUND = 60.0
+SHADOW_BOUND = 180.0
 PRICE_SCALES = {"stable": 1.0, "sound": 1.02, "shifted": 1.15}
 
 
@@ -113,7 +113,7 @@ def canary(prometheus_factory, scaled_models: ScaledModels, tmp_path_factory) ->
     load = None
     try:
         for scenario, engine in engines.items():
-            engine.wait_for("/health/ready")
+            engine.wait_for("/health/ready", ENGINE_READY_BOUND)
             if scenario != "stable":
                 _wait_comparing(engine)
         targets = [
