@@ -7,18 +7,21 @@ The rules every pin change follows:
 - other open pin PRs for the same environment that change the same pin (model or image) are superseded
   (closed with a pointer to the new one); a model bump and an image pin can be open side by side;
 - if the provider fails to open or update the PR after the branch was pushed, the branch is put back:
-  nothing half-done remains. Failing to close a superseded PR is reported, not undone.
+  nothing half-done remains. Failing to close a superseded PR is reported, not undone;
+- a change that moves the model pin of an overlay running canaries also writes its shadow pin, in the
+  same commit (delivery/shadow_pin.py), and the PR body says what the canary compares with.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
 from delivery.gitops_remote import Checkout, GitopsError, GitopsRemote
 from delivery.pull_requests.base import PullRequest, PullRequestError, PullRequestProvider
+from delivery.shadow_pin import SHADOW_PIN_FILE, with_shadow_pin
 from model_contract.pins import MODEL_PIN_FILE
 
 BRANCH_PREFIX = "mlops"
@@ -65,6 +68,8 @@ def propose(
     """Push the change on its branch and open (or update) its pull request; see the module rules."""
     with remote.checkout() as checkout:
         _refuse_if_moved(change, checkout)
+        files, shadow_note = with_shadow_pin(change.env, change.files, checkout)
+        change = replace(change, files=files, body=change.body + shadow_note)
         if all(checkout.read(path) == content for path, content in change.files.items()):
             return PinChangeResult("already-pinned", None)
         body = change.body + _preview_section(change, checkout, preview)
@@ -122,7 +127,9 @@ def _supersede(
 
 
 def _pins_in_files(files: Mapping[str, str]) -> set[str]:
-    return {"model" if path.endswith(MODEL_PIN_FILE) else "image" for path in files}
+    """The shadow pin goes with the model pin: written only when the model pin moves."""
+    model_files = (f"/{MODEL_PIN_FILE}", f"/{SHADOW_PIN_FILE}")
+    return {"model" if path.endswith(model_files) else "image" for path in files}
 
 
 def _pins_of_purpose(purpose: str) -> set[str]:

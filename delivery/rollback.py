@@ -1,6 +1,7 @@
 """Rollback: put an environment's model pin back to what it was before its last change on the default
 branch (the equivalent of reverting the last bump's merge), by pull request; that version is in the
-environment's registry already."""
+environment's registry already. The shadow pin of an overlay running canaries goes back with it
+(delivery/shadow_pin.py says why)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from delivery.gitops_remote import Checkout
 from delivery.pin_change import PinChange, PinChangeResult, propose
 from delivery.pin_requests import PromotionError, registered, requester, version_facts
 from delivery.services import Services
+from delivery.shadow_pin import shadow_note, shadow_pin_before, shadow_pin_path
 from model_contract.pins import model_pin_path, parse_model_pin
 
 
@@ -19,6 +21,9 @@ def rollback(services: Services, env: str) -> PinChangeResult:
         current_text = checkout.read(path) or ""
         current = parse_model_pin(current_text, path)
         previous_text, changed_by = _before_last_change(checkout, path)
+        shadow_path = str(shadow_pin_path(env))
+        shadow_now = checkout.read(shadow_path)
+        shadow_before = shadow_pin_before(checkout, env, changed_by) if previous_text else None
     if previous_text is None:
         raise PromotionError(
             f"{path} has never changed on {services.remote.default_branch}: nothing to roll back"
@@ -39,7 +44,12 @@ def rollback(services: Services, env: str) -> PinChangeResult:
             f"Requested by {requester()}. Merging this PR deploys {previous.describe()} to {env}.",
         ]
     )
-    change = PinChange(env, "rollback", {path: previous.render()}, {path: current_text}, title, body,
+    files, expected = {path: previous.render()}, {path: current_text}
+    if shadow_before is not None:  # restored with the model pin, as a revert of that commit would
+        files[shadow_path], expected[shadow_path] = shadow_before, shadow_now
+        restored = shadow_before.partition("=")[2].strip()
+        body += shadow_note(env, int(restored) if restored.isdigit() else None, previous)
+    change = PinChange(env, "rollback", files, expected, title, body,
                        f"{title}\n\nReverts the pin change of {changed_by[:12]}.")  # fmt: skip
     return propose(change, services.remote, services.provider, services.preview)
 

@@ -8,6 +8,7 @@ allowed>``), instead of surfacing as a strange failure under load.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -24,6 +25,9 @@ from model_contract.registry_retries import DEFAULT_BUDGET_SECONDS, MAX_BUDGET_S
 
 DEFAULT_PORT = 8080
 DEFAULT_MAX_BATCH_SIZE = 1000
+DEFAULT_MOVED_THRESHOLDS = ("0.05", "0.1", "0.2")
+_SERVED_PIN = {"MODEL_NAME", "MODEL_VERSION"}
+_THRESHOLDS_RULE = "comma-separated numbers above 0, each once, e.g. 0.05,0.1,0.2"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -84,6 +88,13 @@ class EngineSettings(BaseModel):
     registry_retry_seconds: float = Field(
         DEFAULT_BUDGET_SECONDS, alias="REGISTRY_RETRY_SECONDS", ge=1, le=MAX_BUDGET_SECONDS
     )
+    # The shadow comparison of a canary (estimation_engine/model/shadow.py): the version it replaces, named
+    # by the prod overlay's previous-model.env; empty, or the served version, means no comparison.
+    shadow_model_version: int | None = Field(None, alias="SHADOW_MODEL_VERSION")
+    shadow_share: float = Field(1.0, alias="ENGINE_SHADOW_SHARE", ge=0, le=1, allow_inf_nan=False)
+    shadow_moved_thresholds: tuple[str, ...] = Field(
+        DEFAULT_MOVED_THRESHOLDS, alias="ENGINE_SHADOW_MOVED_THRESHOLDS", description=_THRESHOLDS_RULE
+    )
 
     @field_validator("log_level")
     @classmethod
@@ -99,6 +110,28 @@ class EngineSettings(BaseModel):
         if value is not None and not _SHA256.match(value):
             raise refused(f"{value!r} is not a sha256", "64 lowercase hex digits (the artifact's sha256)")
         return value
+
+    @field_validator("shadow_moved_thresholds", mode="before")
+    @classmethod
+    def _thresholds(cls, value: object) -> tuple[str, ...]:
+        """Labels exactly as written (the analysis names one of them), each a number above 0."""
+        written = value.split(",") if isinstance(value, str) else value
+        if not isinstance(written, (list, tuple)):
+            raise refused(f"{value!r} is not a list of thresholds")
+        labels = tuple(str(item).strip() for item in written)
+        for label in labels:
+            if not _positive_number(label):
+                raise refused(f"{label!r} is not a number above 0")
+        if len(set(labels)) != len(labels) or not labels:
+            raise refused(f"{value!r} names a threshold twice or none")
+        return labels
+
+    @property
+    def shadow_version(self) -> int | None:
+        """The version to compare against, or None: shadow comparison off."""
+        if self.shadow_model_version is None or self.shadow_model_version == self.model_version:
+            return None
+        return self.shadow_model_version
 
     @property
     def model_label(self) -> str:
@@ -123,7 +156,9 @@ class EngineSettings(BaseModel):
         try:
             settings = cls.model_validate(raw)
         except ValidationError as error:
-            pin_reported = {"MODEL_NAME", "MODEL_VERSION"} if problems else set()
+            pin_reported = {problem.key for problem in problems}
+            if pin_reported & _SERVED_PIN:  # one line for the served pin: its rule, not pydantic's types
+                pin_reported |= _SERVED_PIN
             problems += [p for p in validation_problems(error, cls) if p.key not in pin_reported]
         if problems or settings is None:
             raise ConfigError(problems)
@@ -137,8 +172,34 @@ def unknown_engine_variables(environ: Mapping[str, str] | None = None) -> list[s
     return sorted(key for key in environ if key.startswith("ENGINE_") and key not in known)
 
 
+def _positive_number(text: str) -> bool:
+    try:
+        number = float(text)
+    except ValueError:
+        return False
+    return math.isfinite(number) and number > 0
+
+
 def _pin_problems(raw: Mapping[str, str]) -> list[Problem]:
-    """The pin follows the same rules as the pin file (model_contract.pins says them once)."""
+    """The pins follow the same rules as the pin file (model_contract.pins says them once)."""
+    return _served_pin_problems(raw) + _shadow_pin_problems(raw)
+
+
+def _shadow_pin_problems(raw: Mapping[str, str]) -> list[Problem]:
+    shadow = raw.get("SHADOW_MODEL_VERSION")
+    if shadow is None:
+        return []
+    if not is_model_version(shadow):
+        return [Problem("SHADOW_MODEL_VERSION", f"{shadow!r} is not a version", MODEL_VERSION_RULE)]
+    if "MODEL_PATH" in raw:
+        allowed = (
+            "empty with MODEL_PATH (the shadow is a registry version of MODEL_NAME, like the served one)"
+        )
+        return [Problem("SHADOW_MODEL_VERSION", "set with MODEL_PATH", allowed)]
+    return []
+
+
+def _served_pin_problems(raw: Mapping[str, str]) -> list[Problem]:
     if "MODEL_PATH" in raw:
         return []
     if "MODEL_NAME" not in raw:

@@ -11,7 +11,11 @@
    registry), wait for ready, run the post-deploy smoke test, check that it serves the bytes trained in
    dev, print a sample estimate with its range, stop the engine.
 5. Retrain on the same data: "no improvement", nothing changes.
-6. Summarise: versions, PRs, where things are, what to run next.
+6. Prod's canary: start the model prod replaced (previous-model.env) and the new one comparing with it, as
+   prod's overlay configures them, send sample traffic, print the canary analysis's verdict. On fresh state
+   prod has had one model only, so a challenger (another data split, forced past the gate) goes through
+   dev -> qa -> prod first.
+7. Summarise: versions, PRs, where things are, what to run next.
 
 State lives in .mlops/ (git-ignored); running the demo again continues from there.
 """
@@ -31,6 +35,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pandas as pd
+import yaml
+from canary_verdict import judge_serving, judge_shadow, samples, template_args  # scripts/canary_verdict.py
 
 from delivery.cli import main as delivery
 from delivery.overlay_render import render_objects
@@ -38,6 +45,7 @@ from delivery.pin_requests import PromotionError
 from delivery.promote import promote
 from delivery.services import build_services, local_pull_requests
 from delivery.settings import DeliverySettings
+from delivery.shadow_pin import shadow_pin_path
 from model_contract.local_state import default_tracking_uri, project_root, registry_dir, state_dir
 from model_contract.pins import ENVIRONMENTS
 from training.cli import main as training
@@ -55,9 +63,10 @@ def shell(command: str) -> None:
     print(f"$ {command}", flush=True)
 
 
-def run_job(env: str, config: Path) -> None:
-    shell(f"python -m training run --env {env}" + ("" if config == DEFAULT_CONFIG else f" --config {config}"))
-    if training(["run", "--env", env, "--config", str(config)]) != 0:
+def run_job(env: str, config: Path, *options: str) -> None:
+    shown = "" if config == DEFAULT_CONFIG else f" --config {config}"
+    shell(f"python -m training run --env {env}{shown}" + "".join(f" {option}" for option in options))
+    if training(["run", "--env", env, "--config", str(config), *options]) != 0:
         sys.exit("demo: the training job failed (see the message above)")
 
 
@@ -152,14 +161,19 @@ def free_port() -> int:
 
 
 @contextmanager
-def engine_as_overlay(root: Path, env: str) -> Iterator[str]:
-    """Run ``python -m estimation_engine serve`` with ``env``'s overlay settings; stop it by its PID."""
+def engine_as_overlay(
+    root: Path, env: str, changes: dict[str, str] | None = None, log_name: str = "engine-demo.log"
+) -> Iterator[str]:
+    """Run ``python -m estimation_engine serve`` with ``env``'s overlay settings (and ``changes``, shown);
+    stop it by its PID."""
     port = free_port()
-    variables = engine_environment(render_objects(root, env), env, port)
+    variables = {**engine_environment(render_objects(root, env), env, port), **(changes or {})}
+    shown = " ".join(f"{key}={value}" for key, value in (changes or {}).items())
     shell(
-        f"python -m estimation_engine serve --host 127.0.0.1 --port {port}   # with {env}'s overlay settings"
+        f"{shown + ' ' if shown else ''}python -m estimation_engine serve --host 127.0.0.1 --port {port}"
+        f"   # with {env}'s overlay settings"
     )
-    log = (state_dir() / "engine-demo.log").open("w")
+    log = (state_dir() / log_name).open("w")
     process = subprocess.Popen(
         [PYTHON, "-m", "estimation_engine", "serve", "--host", "127.0.0.1", "--port", str(port)],
         env={**os.environ, **variables}, stdout=log, stderr=subprocess.STDOUT, cwd=project_root(),
@@ -174,7 +188,7 @@ def engine_as_overlay(root: Path, env: str) -> Iterator[str]:
             process.kill()
             process.wait()
         log.close()
-        print(f"   engine (pid {process.pid}) stopped; its log: {state_dir() / 'engine-demo.log'}")
+        print(f"   engine (pid {process.pid}) stopped; its log: {state_dir() / log_name}")
 
 
 def same_bytes_as_dev(url: str) -> None:
@@ -207,6 +221,95 @@ def smoke_and_estimate(url: str, expected_version: str) -> None:
     answer = httpx.post(f"{url}/v1/estimate", json={"properties": [house]}, timeout=10).json()
     print(f"   {json.dumps(house)}")
     print(f"   -> {json.dumps(answer)}")
+
+
+def canary(remote, config: Path) -> None:
+    """Prod's previous and new model side by side, the new one comparing with the old, and the verdict."""
+    if prod_shadow_version(remote) is None:
+        print("   prod has had one model only: a challenger trained on another split goes through first")
+        raw = yaml.safe_load(config.read_text())
+        raw["split"]["seed"] = raw["split"]["seed"] + 1
+        source = raw["data"]["source"]
+        if not source.startswith("builtin:"):  # relative to the config it came from, not to .mlops/
+            raw["data"]["source"] = str((config.parent / source).resolve())
+        challenger = state_dir() / "demo-challenger.yaml"
+        challenger.write_text(yaml.safe_dump(raw))
+        run_job("dev", challenger, "--force")  # past the gate on purpose: the canary is the next judge
+        merge_open("dev")
+        promote_by_pr("dev", "qa")
+        promote_by_pr("qa", "prod")
+    previous = prod_shadow_version(remote)
+    with remote.checkout() as checkout:
+        objects = render_objects(checkout.path, "prod")
+        stable = {"MODEL_VERSION": previous, "SHADOW_MODEL_VERSION": ""}
+        with (
+            engine_as_overlay(checkout.path, "prod", stable, "engine-stable.log") as stable_url,
+            engine_as_overlay(checkout.path, "prod", None, "engine-canary.log") as canary_url,
+        ):
+            send_sample_traffic([stable_url, canary_url])
+            exposition = httpx.get(f"{canary_url}/metrics", timeout=10).text
+    print_verdict(objects, exposition)
+
+
+def prod_shadow_version(remote) -> str | None:
+    with remote.checkout() as checkout:
+        text = checkout.read(str(shadow_pin_path("prod"))) or ""
+    return text.partition("=")[2].strip() or None
+
+
+def send_sample_traffic(urls: list[str], count: int = 200) -> None:
+    """Single-property estimates of Ames houses to each engine, once it is ready and (the canary) comparing."""
+    rows = pd.read_csv(project_root() / "training/data/ames.csv.gz").drop(columns="Sale_Price")
+    records = rows.sample(n=count, random_state=0).to_dict("records")
+    properties = [{k: v for k, v in row.items() if pd.notna(v)} for row in records]
+    for url in urls:
+        wait_until(url, "/health/ready", lambda answer: answer.status_code == 200)
+    wait_until(urls[-1], "/metrics", lambda answer: "engine_shadow_compared_total{" in answer.text)
+    shell(f"# {count} single-property POST /v1/estimate to each engine")
+    for url in urls:
+        with httpx.Client(base_url=url, timeout=10) as client:
+            for house in properties:
+                client.post("/v1/estimate", json={"properties": [house]}).raise_for_status()
+    # The comparison runs after each answer: wait (bounded) for the last few.
+    wait_until(urls[-1], "/metrics", lambda answer: compared(answer.text) >= count)
+
+
+def compared(exposition: str) -> float:
+    return sum(v for name, _, v in samples(exposition) if name == "engine_shadow_compared_total")
+
+
+def wait_until(url: str, path: str, done, bound: float = ENGINE_START_TIMEOUT) -> None:
+    deadline = time.monotonic() + bound
+    while time.monotonic() < deadline:
+        try:
+            if done(httpx.get(f"{url}{path}", timeout=5)):
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    sys.exit(f"demo: {url}{path} not as expected after {bound:.0f}s; see the engine logs in {state_dir()}")
+
+
+def print_verdict(objects: list[dict], exposition: str) -> None:
+    templates = {o["metadata"]["name"]: o for o in objects if o["kind"] == "AnalysisTemplate"}
+    rollout = next(o for o in objects if o["kind"] == "Rollout")
+    judged = []
+    for name, judge in (
+        ("estimation-engine-serving", judge_serving),
+        ("estimation-engine-shadow", judge_shadow),
+    ):
+        print(f"   AnalysisTemplate {name} (thresholds as prod renders them), on the canary's /metrics:")
+        for result in judge(exposition, template_args(templates[name], rollout)):
+            print(f"     {result.metric:<28} {result.value:>9.4f}  {result.rule:<40} {result.phase}")
+            judged.append(result)
+    phases = {result.phase for result in judged}
+    if "Failed" in phases:
+        print("   verdict: Failed: the Rollout would abort, the stable pods take all traffic, deploy-prod "
+              "opens the rollback PR")  # fmt: skip
+    elif "Inconclusive" in phases:
+        print("   verdict: Inconclusive: the Rollout would pause for a person (too little evidence)")
+    else:
+        print("   verdict: Successful: the Rollout would go on to 50 %, analyse again, then take all traffic")
 
 
 def pins_on_remote() -> dict[str, str]:
@@ -251,12 +354,15 @@ def main(argv: list[str] | None = None) -> int:
     after = pins_on_remote()
     print(f"   pins unchanged: {before == after}")
 
-    summary(after, time.perf_counter() - started)
+    banner("6. prod's canary: the new model beside the one it replaces, judged by the canary analysis")
+    canary(remote, args.config)
+
+    summary(pins_on_remote(), time.perf_counter() - started)
     return 0
 
 
 def summary(pins: dict[str, str], seconds: float) -> None:
-    banner("6. summary")
+    banner("7. summary")
     for env, pin in pins.items():
         print(f"   {env:<5} pins {pin}")
     prs = local_pull_requests().list_all()

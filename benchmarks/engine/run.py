@@ -182,17 +182,23 @@ def start_engine(
         "ENGINE_MODEL_CACHE_DIR": str(cache),
         "ENGINE_CACHE_TRUST": trust,
     }
-    log = BENCH / f"engine-{trust}.log"
-    ensure_port_free(ENGINE_PORT)
+    return spawn_engine("engine", env, ENGINE_PORT, BENCH / f"engine-{trust}.log", rows)
+
+
+def spawn_engine(
+    name: str, env: dict[str, str], port: int, log: Path, rows: list[dict]
+) -> tuple[Server, dict[str, float]]:
+    """``python -m estimation_engine serve`` on ``port``, returned once ready, with its start timings."""
+    ensure_port_free(port)
     started = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, "-m", "estimation_engine", "serve", "--port", str(ENGINE_PORT)],
+        [sys.executable, "-m", "estimation_engine", "serve", "--port", str(port)],
         cwd=REPO,
         env=env,
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
     )
-    server = Server("engine", process, ENGINE_PORT, "/v1/estimate", "properties", log)
+    server = Server(name, process, port, "/v1/estimate", "properties", log)
     return server, _ready_or_stopped(server, started, "/health/ready", rows)
 
 

@@ -12,6 +12,11 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+# The shadow comparison's buckets: gitops/apps/estimation-engine/analysis/metric-contract.yaml names them
+# (the canary analysis takes medians of these histograms; its thresholds are bucket bounds).
+ABS_LOG_RATIO_BUCKETS = (0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0)
+WIDTH_RATIO_BUCKETS = (0.5, 0.67, 0.8, 0.9, 0.95, 1.0, 1.05, 1.1, 1.25, 1.5, 2.0)
+SHADOW_LABELS = ("model_version", "shadow_version")
 
 
 class EngineMetrics:
@@ -68,5 +73,54 @@ class EngineMetrics:
             "engine_model_load_seconds", "Time spent loading and verifying the model.", registry=self.registry
         )
 
+        self.shadow = ShadowMetrics(self.registry)
+
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class ShadowMetrics:
+    """The shadow comparison's series (the metric contract). Labelled metrics export no sample until a
+    child exists: the comparison creates its children once the shadow model is loaded, so their presence
+    on /metrics means "comparing"."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.compared = Counter(
+            "engine_shadow_compared",
+            "Properties estimated by both the served and the shadow model.",
+            SHADOW_LABELS,
+            registry=registry,
+        )
+        self.moved = Counter(
+            "engine_shadow_moved",
+            "Compared properties whose |ln(new price / shadow price)| exceeded the threshold.",
+            [*SHADOW_LABELS, "threshold"],
+            registry=registry,
+        )
+        self.abs_log_ratio = Histogram(
+            "engine_shadow_abs_log_ratio",
+            "|ln(new price / shadow price)| per compared property.",
+            SHADOW_LABELS,
+            buckets=ABS_LOG_RATIO_BUCKETS,
+            registry=registry,
+        )
+        self.width_ratio = Histogram(
+            "engine_shadow_interval_width_ratio",
+            "Width of the new prediction interval over the shadow model's, per compared property.",
+            SHADOW_LABELS,
+            buckets=WIDTH_RATIO_BUCKETS,
+            registry=registry,
+        )
+        self.load_failures = Counter(
+            "engine_shadow_load_failures",
+            "Failed loads of the shadow model, by the reasons of engine_model_load_failures_total.",
+            ["reason"],
+            registry=registry,
+        )
+        # Beyond the contract: comparisons skipped because the shadow worker was behind (its queue full).
+        self.dropped = Counter(
+            "engine_shadow_dropped",
+            "Estimated properties not compared because the shadow comparison was behind.",
+            SHADOW_LABELS,
+            registry=registry,
+        )

@@ -26,6 +26,7 @@ from estimation_engine.api.schema_decoding import SchemaDecoder
 from estimation_engine.api.validation import BatchValidator, ValidatedBatch
 from estimation_engine.model.model_loading import LoadFailure, ModelLoadError, ServedModel, load_pinned_model
 from estimation_engine.model.scoring import Scorer
+from estimation_engine.model.shadow import ShadowComparison
 from estimation_engine.settings import EngineSettings
 from model_contract.artifact import ModelCard
 from model_contract.registry_retries import RetryBudget
@@ -66,6 +67,7 @@ class EngineState:
         self.loading_detail: str | None = None  # e.g. "registry not answering ... retrying", while loading
         self.failure: ModelLoadError | None = None
         self.serving: Serving | None = None
+        self.shadow: ShadowComparison | None = None  # the canary's comparison, once the served model is ready
         self.started_at = time.monotonic()
         self._thread: threading.Thread | None = None
         self.evaluation_settled = threading.Event()  # set once the fast path is in use or ruled out
@@ -83,6 +85,8 @@ class EngineState:
     def close(self) -> None:
         if self.serving is not None:
             self.serving.scorer.close()
+        if self.shadow is not None:
+            self.shadow.close()
 
     def _load(self) -> None:
         log.info("loading model %s", self.settings.model_label, extra={"event": "model_loading"})
@@ -121,6 +125,17 @@ class EngineState:
         else:
             _freeze_heap()
             self.evaluation_settled.set()
+        self._start_shadow(serving)
+
+    def _start_shadow(self, serving: Serving) -> None:
+        """The canary's shadow comparison, when a shadow version is set: loaded after readiness."""
+        if self.settings.shadow_version is None:
+            return
+        shadow = ShadowComparison(self.settings, self.metrics.shadow, serving.served.model.card)
+        self.shadow = shadow
+        compile_fast_path = (lambda model: self._compiled(model, 1)) if self.settings.fast_path else None
+        shadow.start(compile_fast_path)
+        serving.scorer.observer = shadow.offer
 
     def _prepare(self, served: ServedModel) -> Serving:
         validator = BatchValidator(served.model.card, self.settings.unknown_categories)

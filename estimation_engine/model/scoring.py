@@ -19,6 +19,7 @@ import contextlib
 import logging
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -61,6 +62,9 @@ class Scorer:
         self.threads = threads
         self.max_rows_per_call = max_rows_per_call
         self.coalesce = coalesce
+        # Called with each model call's columns, row count and estimates once they are delivered (the
+        # shadow comparison's offer, shadow.py); must not block.
+        self.observer: Callable[[dict[str, np.ndarray], int, Estimates], None] | None = None
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
         self._carry: _Job | None = None
         self._thread = threading.Thread(target=self._run, name="scorer", daemon=True)
@@ -74,12 +78,14 @@ class Scorer:
 
     def estimate_now(self, batches: list[ValidatedBatch]) -> Estimates:
         """The estimates of these batches stacked in order, computed on the caller's thread."""
+        return self._estimate(self.columns(batches), sum(b.size for b in batches))
+
+    def _estimate(self, columns: dict[str, np.ndarray], rows: int) -> Estimates:
         compiled = self.compiled
         if compiled is not None:
-            columns = self.columns(batches)
-            price = np.asarray(compiled(columns, sum(b.size for b in batches)), dtype=float)
+            price = np.asarray(compiled(columns, rows), dtype=float)
             return self.model.bound(price)  # exactly what PriceModel.estimate does with predict's output
-        return self.model.estimate(pd.DataFrame(self.columns(batches)))
+        return self.model.estimate(pd.DataFrame(columns))
 
     @staticmethod
     def columns(batches: list[ValidatedBatch]) -> dict[str, np.ndarray]:
@@ -128,8 +134,9 @@ class Scorer:
             rows += job.batch.size
 
     def _score(self, jobs: list[_Job]) -> None:
+        columns, rows = self.columns([job.batch for job in jobs]), sum(job.batch.size for job in jobs)
         try:
-            estimates = self.estimate_now([job.batch for job in jobs])
+            estimates = self._estimate(columns, rows)
         except Exception as error:
             if len(jobs) > 1:  # isolate the request that broke the shared call
                 for job in jobs:
@@ -144,6 +151,9 @@ class Scorer:
             part = Estimates(estimates.price[start:end], estimates.low[start:end], estimates.high[start:end])
             _deliver(job, result=part)
             start = end
+        observer = self.observer  # read once: set when a shadow comparison starts
+        if observer is not None:  # after delivering: the answers never wait for it
+            observer(columns, rows, estimates)
 
 
 def _deliver(job: _Job, result: Estimates | None = None, error: BaseException | None = None) -> None:

@@ -25,6 +25,10 @@ from tests.estimation_engine.conftest import free_port
 SCRAPE_CONFIGS = REPO_ROOT / "gitops" / "prometheus" / "scrape-configs.yaml"
 ENGINE_JOB = "estimation-engine"
 START_BOUND = 30.0
+# Bounds against a hang, not timings: under `make test` on 2 shared cores an engine's start (imports, model
+# load, fast-path check) has been seen to take over a minute while the other worker trains models.
+ENGINE_READY_BOUND = 240.0
+SAMPLES_BOUND = 180.0
 
 
 def prometheus_binary() -> str:

@@ -3,7 +3,8 @@ that scrapes engines on 127.0.0.1 through gitops/'s scrape configuration.
 
 Each engine poses as one pod, its Rollout pod template hash naming the scenario. Built engines expose
 exactly the metric contract (gitops/apps/estimation-engine/analysis/metric-contract.yaml) with
-prometheus_client, because the engine does not export the shadow series yet: a sound candidate, one whose
+prometheus_client, to cover behaviours a real engine cannot be made to show on demand (real engines with a
+shadow version: test_shadow_canary.py): a sound candidate, one whose
 prices are shifted by 15 %, one answering 5xx, a slow one, one without a shadow version, one counting other
 moved thresholds, one with too few comparisons, and a stable ReplicaSet that fails (which must not count
 against the canary). Two real engines (``python -m estimation_engine serve``) judge the serving metrics:
@@ -42,7 +43,14 @@ from tests.analysis.argo_analysis import (
     merge_args,
     resolve_metric,
 )
-from tests.analysis.conftest import ENGINE_JOB, PodTarget, RunningPrometheus, scrape_config_for
+from tests.analysis.conftest import (
+    ENGINE_JOB,
+    ENGINE_READY_BOUND,
+    SAMPLES_BOUND,
+    PodTarget,
+    RunningPrometheus,
+    scrape_config_for,
+)
 from tests.conftest import REPO_ROOT, RegisteredModels
 from tests.estimation_engine.conftest import EngineProcess, engine_env, free_port
 
@@ -232,16 +240,13 @@ def cluster(
     }
     load = None
     try:
-        real["engine-serving"].wait_for("/health/ready")
-        real["engine-503"].wait_for("/health/live")
+        real["engine-serving"].wait_for("/health/ready", ENGINE_READY_BOUND)
+        real["engine-503"].wait_for("/health/live", ENGINE_READY_BOUND)
         targets = [PodTarget(engine.address, f"pod-{name}", name) for name, engine in built.items()]
         targets += [PodTarget(e.url.removeprefix("http://"), f"pod-{name}", name) for name, e in real.items()]
-        prometheus = prometheus_factory(scrape_config_for(targets, SCRAPE_INTERVAL))
         body = json.dumps({"properties": list(registered_models.sample_rows[:1])}).encode()
         load = Load(list(built.values()), [engine.url for engine in real.values()], body)
-        load.start()
-        prometheus.wait_for_samples(ENGINE_JOB, len(targets), SAMPLES_BEFORE_JUDGING, bound=60)
-        yield prometheus
+        yield scraped_under_load(prometheus_factory, targets, load)
     finally:
         if load is not None:
             load.stop()
@@ -249,6 +254,15 @@ def cluster(
             engine.stop()
         for engine in real.values():
             engine.stop()
+
+
+def scraped_under_load(prometheus_factory, targets: list[PodTarget], load: Load) -> RunningPrometheus:
+    """A Prometheus scraping ``targets`` once ``load`` runs, returned after a full window of samples (the
+    caller stops the load)."""
+    prometheus = prometheus_factory(scrape_config_for(targets, SCRAPE_INTERVAL))
+    load.start()
+    prometheus.wait_for_samples(ENGINE_JOB, len(targets), SAMPLES_BEFORE_JUDGING, bound=SAMPLES_BOUND)
+    return prometheus
 
 
 def run_analysis(prometheus: RunningPrometheus, template: dict, canary_hash: str) -> dict[str, str]:

@@ -2,7 +2,8 @@
 
 `scripts/demo.py` (what `make demo` runs) goes from data to a served, pinned model; then the test checks
 each step's effect on the real parts it left behind — the bare gitops remote, the SQLite registry, the
-engine over HTTP — and continues the loop with a second model, its promotion to prod, and a rollback.
+engine over HTTP: the first model, the second one the demo forces through to prod for its canary, and a
+rollback.
 Everything runs as subprocesses of the copy's own code (PYTHONPATH points at the copy).
 """
 
@@ -136,49 +137,51 @@ def test_the_demo_loop_then_a_second_model_promoted_and_rolled_back(copy):
     demo = run(copy, "scripts/demo.py", "--config", "e2e-42.yaml")
     assert "smoke test passed" in demo.stdout
     assert "verdict: no improvement" in demo.stdout and "pins unchanged: True" in demo.stdout
+    # The demo's canary: a second model (another split seed) forced through dev -> qa -> prod, served beside
+    # the first, which it compares with; the analysis's verdict is printed.
+    assert "--force" in demo.stdout and "shadow-median-abs-log-ratio" in demo.stdout
+    assert "verdict: Successful" in demo.stdout or "verdict: Failed" in demo.stdout
 
-    # Every environment pins the first version, and each pin change on main touched exactly one line.
+    # Every environment pins the second version; each pin change on main touched exactly one line of model.env.
     assert {env: pin(copy, env)["MODEL_VERSION"] for env in ("dev", "qa", "prod")} == {
-        "dev": "1",
-        "qa": "1",
-        "prod": "1",
+        "dev": "2",
+        "qa": "2",
+        "prod": "2",
     }
     for env in ("dev", "qa", "prod"):
-        changes = pin_history(copy, env)
-        assert len(changes) == 1
-        assert changed_lines(changes[0]) == ["-MODEL_VERSION=", "+MODEL_VERSION=1"]
+        latest, first = pin_history(copy, env)
+        assert changed_lines(first) == ["-MODEL_VERSION=", "+MODEL_VERSION=1"]
+        assert changed_lines(latest) == ["-MODEL_VERSION=1", "+MODEL_VERSION=2"]
+    # Prod's canary compares with the version it replaced: written by the same merge as the pin.
+    assert shadow_pin(copy) == "SHADOW_MODEL_VERSION=1\n"
 
     # Each environment numbers versions in its own registry; prod serves, byte for byte, what dev trained.
-    assert [len(registered(copy, env)) for env in ("dev", "qa", "prod")] == [1, 1, 1]
+    assert [len(registered(copy, env)) for env in ("dev", "qa", "prod")] == [2, 2, 2]
     prod = served(copy, "prod")
-    assert prod["version"] == 1 and prod["sha256"] == registered(copy, "dev")[0].sha256
+    assert prod["version"] == 2 and prod["sha256"] == registered(copy, "dev")[1].sha256
 
     # A second promotion registers nothing new: the copy is found in the target and the pin stands.
     again = run(copy, "-m", "delivery", "promote", "--from", "dev", "--to", "qa", check=False)
-    assert again.returncode == 2 and "qa already runs ames-price v1" in again.stderr
-    assert len(registered(copy, "qa")) == 1
+    assert again.returncode == 2 and "qa already runs ames-price v2" in again.stderr
+    assert len(registered(copy, "qa")) == 2
 
-    # Retraining the same thing again changes nothing: no new commit on the remote, no new PR.
+    # Retraining the pinned model's config again changes nothing: no new commit on the remote, no new PR.
     refs = git(["for-each-ref"], cwd=remote(copy))
     prs = (copy / ".mlops" / "pull-requests.json").read_text()
-    again = run(copy, "-m", "training", "run", "--env", "dev", "--config", "e2e-42.yaml")
+    again = run(copy, "-m", "training", "run", "--env", "dev", "--config", ".mlops/demo-challenger.yaml")
     assert "verdict: no improvement" in again.stdout
     assert git(["for-each-ref"], cwd=remote(copy)) == refs
     assert (copy / ".mlops" / "pull-requests.json").read_text() == prs
 
-    # A second model (another split seed) is forced through dev and promoted to prod.
-    run(copy, "-m", "training", "run", "--env", "dev", "--config", "e2e-43.yaml", "--force")
-    merge_open(copy)
-    for source, target in (("dev", "qa"), ("qa", "prod")):
-        run(copy, "-m", "delivery", "promote", "--from", source, "--to", target)
-        merge_open(copy)
-    assert pin(copy, "prod")["MODEL_VERSION"] == "2"
-    assert changed_lines(pin_history(copy, "prod")[0]) == ["-MODEL_VERSION=1", "+MODEL_VERSION=2"]
-    second = served(copy, "prod")
-    assert second["version"] == 2 and second["sha256"] == registered(copy, "dev")[1].sha256
-
-    # Rollback is a PR too; once merged, prod serves the previous version again.
+    # Rollback is a PR too; once merged, prod serves the previous version again, and its canary would
+    # compare with what that version was compared with (nothing: it was the first).
     run(copy, "-m", "delivery", "rollback", "--env", "prod")
     merge_open(copy)
     assert pin(copy, "prod")["MODEL_VERSION"] == "1"
+    assert shadow_pin(copy) == "SHADOW_MODEL_VERSION=\n"
     assert served_version(copy, "prod") == 1
+
+
+def shadow_pin(copy: Path) -> str:
+    path = "gitops/apps/estimation-engine/overlays/prod/previous-model.env"
+    return git(["show", f"main:{path}"], cwd=remote(copy)) + "\n"

@@ -128,3 +128,67 @@ def test_usable_cpus_follow_the_container_quota_not_the_node(tmp_path, cpu_max, 
         path.write_text(cpu_max)
     affinity = len(os.sched_getaffinity(0))
     assert usable_cpus(path) == (min(expected, affinity) if expected else affinity)
+
+
+def test_the_shadow_comparison_is_on_only_for_another_version_with_the_documented_defaults():
+    pinned = {"MODEL_NAME": "ames-price", "MODEL_VERSION": "8"}
+    settings = EngineSettings.from_env({**pinned, "SHADOW_MODEL_VERSION": "7"})
+    assert settings.shadow_version == 7
+    assert settings.shadow_share == 1.0
+    assert settings.shadow_moved_thresholds == ("0.05", "0.1", "0.2")
+    assert EngineSettings.from_env({**pinned, "SHADOW_MODEL_VERSION": ""}).shadow_version is None
+    assert EngineSettings.from_env({**pinned, "SHADOW_MODEL_VERSION": "8"}).shadow_version is None
+    assert EngineSettings.from_env(pinned).shadow_version is None
+    written = EngineSettings.from_env({**pinned, "ENGINE_SHADOW_MOVED_THRESHOLDS": " 0.10, .2 "})
+    assert written.shadow_moved_thresholds == ("0.10", ".2")  # the label values, exactly as written
+
+
+@pytest.mark.parametrize(
+    ("env", "lines"),
+    [
+        (
+            {"SHADOW_MODEL_VERSION": "latest"},
+            [f"SHADOW_MODEL_VERSION: 'latest' is not a version; allowed: {MODEL_VERSION_RULE}"],
+        ),
+        (
+            {"ENGINE_SHADOW_SHARE": "1.5", "ENGINE_SHADOW_MOVED_THRESHOLDS": "0.1,ten"},
+            [
+                "ENGINE_SHADOW_SHARE: '1.5' is above 1.0; allowed: at most 1.0",
+                "ENGINE_SHADOW_MOVED_THRESHOLDS: 'ten' is not a number above 0; "
+                "allowed: comma-separated numbers above 0, each once, e.g. 0.05,0.1,0.2",
+            ],
+        ),
+        (
+            {"ENGINE_SHADOW_MOVED_THRESHOLDS": "0.1,0.1"},
+            [
+                "ENGINE_SHADOW_MOVED_THRESHOLDS: '0.1,0.1' names a threshold twice or none; "
+                "allowed: comma-separated numbers above 0, each once, e.g. 0.05,0.1,0.2"
+            ],
+        ),
+        (
+            {"ENGINE_SHADOW_MOVED_THRESHOLDS": "0.1,-0.2"},
+            [
+                "ENGINE_SHADOW_MOVED_THRESHOLDS: '-0.2' is not a number above 0; "
+                "allowed: comma-separated numbers above 0, each once, e.g. 0.05,0.1,0.2"
+            ],
+        ),
+    ],
+)
+def test_bad_shadow_settings_name_the_variable(env, lines):
+    with pytest.raises(ConfigError) as raised:
+        EngineSettings.from_env({"MODEL_NAME": "ames-price", "MODEL_VERSION": "8", **env})
+    assert str(raised.value).splitlines() == lines
+
+
+def test_a_shadow_version_beside_a_model_folder_is_refused():
+    with pytest.raises(ConfigError, match=r"^SHADOW_MODEL_VERSION: set with MODEL_PATH; allowed: empty"):
+        EngineSettings.from_env({"MODEL_PATH": "/m", "SHADOW_MODEL_VERSION": "3"})
+
+
+def test_shadow_settings_are_known_and_their_misspellings_are_not():
+    environ = {
+        "ENGINE_SHADOW_SHARE": "0.5",
+        "ENGINE_SHADOW_MOVED_THRESHOLDS": "0.1",
+        "ENGINE_SHADOW_SHAER": "1",
+    }
+    assert unknown_engine_variables(environ) == ["ENGINE_SHADOW_SHAER"]
