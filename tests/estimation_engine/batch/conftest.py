@@ -53,7 +53,9 @@ def run_batch(batch_env: RegisteredModels, tmp_path: Path, capsys: pytest.Captur
         model = model or ("--model-version", str(batch_env.versions[0]))
         code = main(["batch", *model, "--input", str(source), "--output", str(output), *extra])
         captured = capsys.readouterr()
-        return BatchRun(code, captured.out, captured.err, output, output.with_name("estimates.refused.parquet"))
+        return BatchRun(
+            code, captured.out, captured.err, output, output.with_name("estimates.refused.parquet")
+        )
 
     return run
 

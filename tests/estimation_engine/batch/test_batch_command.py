@@ -102,9 +102,7 @@ def test_unknown_categories_are_refused_per_row_when_the_engine_refuses_them(
     assert result.estimates()["row"].tolist() == [1, 3, 4, 5]
 
 
-def test_a_missing_required_column_exits_2_naming_it_and_writes_nothing(
-    run_batch, portfolio, tmp_path: Path
-):
+def test_a_missing_required_column_exits_2_naming_it_and_writes_nothing(run_batch, portfolio, tmp_path: Path):
     source = tmp_path / "portfolio.csv"
     portfolio.drop(columns=["Gr_Liv_Area"]).to_csv(source, index=False)
     result = run_batch(source)
