@@ -25,7 +25,7 @@ from estimation_engine.settings import EngineSettings
 from model_contract.config_error import ConfigError
 from model_contract.environment_registries import EnvironmentRegistries, registry_variable
 from model_contract.local_state import project_root
-from model_contract.pins import ENVIRONMENTS, PinError, model_pin_path, parse_model_pin
+from model_contract.pins import ENVIRONMENTS, ModelPin, PinError, model_pin_path, parse_model_pin
 
 if TYPE_CHECKING:
     from estimation_engine.model.fast_path import Predict
@@ -63,11 +63,12 @@ def batch_settings(choice: ModelChoice, environ: Mapping[str, str] | None = None
     return EngineSettings.from_env(values)
 
 
-def _pinned_in(env: str, checkout: Path, environ: Mapping[str, str]) -> dict[str, str]:
-    """MODEL_NAME/MODEL_VERSION from ``env``'s pin file, and the registry that numbers that version."""
+def read_pin(env: str, checkout: Path | None = None) -> ModelPin:
+    """The model version ``env``'s gitops overlay pins in ``checkout`` (default: this repository);
+    ConfigError when there is none."""
     if env not in ENVIRONMENTS:
         raise ConfigError.of("--env", f"{env!r} is not an environment", ", ".join(ENVIRONMENTS))
-    pin_file = checkout / model_pin_path(env)
+    pin_file = (checkout or project_root()) / model_pin_path(env)
     try:
         pin = parse_model_pin(pin_file.read_text(), str(pin_file))
     except FileNotFoundError as error:
@@ -84,6 +85,12 @@ def _pinned_in(env: str, checkout: Path, environ: Mapping[str, str]) -> dict[str
             f"{env} pins no version of {pin.name} yet ({pin_file})",
             "an environment that serves a model",
         )
+    return pin
+
+
+def _pinned_in(env: str, checkout: Path, environ: Mapping[str, str]) -> dict[str, str]:
+    """MODEL_NAME/MODEL_VERSION from ``env``'s pin file, and the registry that numbers that version."""
+    pin = read_pin(env, checkout)
     specific = {name: environ[registry_variable(name)] for name in ENVIRONMENTS if environ.get(registry_variable(name))}  # fmt: skip
     location = EnvironmentRegistries.resolve(
         specific, environ.get("MLFLOW_TRACKING_URI"), environ.get("MLFLOW_REGISTRY_URI")
