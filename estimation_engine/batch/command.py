@@ -7,6 +7,7 @@ batch), 2 for bad input or settings (nothing written), 1 when the model cannot b
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from estimation_engine.model.model_loading import ModelLoadError
     from model_contract.config_error import ConfigError
 
+    signal.signal(signal.SIGTERM, _terminated)  # as Ctrl-C: the pending files are removed on the way out
     try:
         if args.threads is not None and not 1 <= args.threads <= 64:
             raise ConfigError.of("--threads", f"{args.threads}", "1 to 64")
@@ -79,11 +81,22 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("estimation-engine batch: interrupted; nothing written", file=sys.stderr)
         return 130
+    except _Terminated:
+        print("estimation-engine batch: terminated; nothing written", file=sys.stderr)
+        return 143
     for line in summary.lines():
         print(line)
     if args.summary_json is not None:
         summary.write_json(args.summary_json)
     return 0
+
+
+class _Terminated(BaseException):
+    """SIGTERM, raised where the batch stands so that its pending output files are discarded."""
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise _Terminated
 
 
 def _check_input_exists(path: Path) -> None:
