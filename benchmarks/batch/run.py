@@ -103,7 +103,7 @@ def finish(process: subprocess.Popen, deadline: float) -> tuple[float, float]:
 def measure_batch(env: dict[str, str], version: int, source: Path, label: str, threads: int | None) -> dict:
     started = time.perf_counter()
     process = start_batch(env, version, source, label, threads)
-    ended, peak_mb = finish(process, time.monotonic() + BOUND_SECONDS)
+    ended, peak_mb, cpu_s = finish(process, time.monotonic() + BOUND_SECONDS)
     summary = json.loads((BENCH / f"{label}.summary.json").read_text())
     result = {
         "rows": summary["rows_read"],
@@ -111,6 +111,7 @@ def measure_batch(env: dict[str, str], version: int, source: Path, label: str, t
         "batch_s": round(summary["seconds"], 1),
         "rows_per_s": round(summary["rows_per_second"]),
         "peak_mb": round(peak_mb),
+        "cpu_s_with_model_load": round(cpu_s, 1),
         "threads": threads or "default (ENGINE_BATCH_THREADS)",
     }
     print(f"  {label}: {result}", flush=True)
@@ -129,12 +130,13 @@ def measure_processes(env: dict[str, str], version: int, source: Path) -> dict:
     processes = [start_batch(env, version, part, f"two-processes-{i}", 1) for i, part in enumerate(parts)]
     deadline = time.monotonic() + BOUND_SECONDS
     finished = [finish(process, deadline) for process in processes]
-    wall = max(end for end, _ in finished) - started
+    wall = max(end for end, _, _ in finished) - started
     result = {
         "rows": rows,
         "wall_s_with_model_load": round(wall, 1),
         "rows_per_s_with_model_load": round(rows / wall),
-        "peak_mb_summed": round(sum(peak for _, peak in finished)),
+        "peak_mb_summed": round(sum(peak for _, peak, _ in finished)),
+        "cpu_s_with_model_load": round(sum(cpu for _, _, cpu in finished), 1),
     }
     print(f"  two processes: {result}", flush=True)
     return result
