@@ -65,8 +65,8 @@ def test_parquet_in_small_chunks_gives_the_csv_rows_and_numbers(run_batch, portf
 def test_bad_rows_are_refused_with_the_validators_reasons_and_the_rest_estimated(
     run_batch, portfolio, tmp_path: Path
 ):
-    frame = portfolio.head(10).astype({"Lot_Area": object, "Gr_Liv_Area": object})
-    frame.loc[2, "Lot_Area"] = "big"
+    frame = portfolio.head(10).astype({"Lot_Area": object, "Gr_Liv_Area": object, "Mas_Vnr_Area": object})
+    frame.loc[2, "Mas_Vnr_Area"] = "big"  # an optional feature: not a number, so not "missing" either
     frame.loc[5, "Gr_Liv_Area"] = None  # a required feature
     frame.loc[7, "Lot_Area"] = "inf"
     source = tmp_path / "portfolio.csv"
@@ -77,7 +77,7 @@ def test_bad_rows_are_refused_with_the_validators_reasons_and_the_rest_estimated
     assert refused["row"].tolist() == [3, 6, 8]
     assert refused["id"].tolist() == ["P00002", "P00005", "P00007"]
     reasons = [list(r) for r in refused["reasons"]]
-    assert reasons[0] == ["Lot_Area: expected a number, got string"]
+    assert reasons[0] == ["Mas_Vnr_Area: expected a number, got string"]
     assert reasons[1] == ["Gr_Liv_Area: required feature is missing"]
     assert reasons[2] == ["Lot_Area: number is out of range (not finite)"]
     estimates = result.estimates()
