@@ -19,7 +19,14 @@ Verdicts, written as the pipeline variable ROLLOUT (``##vso[task.setvariable]``)
 * ``deferred`` - a sync window blocks the sync (Argo CD keeps the operation Running with the message
   "Sync operation blocked by sync window", controller/sync.go): the change has not been deployed, so there
   is nothing to roll back; it deploys when the window closes;
+* ``not-deployed`` - there is no Application and the checkout's overlay pins no image yet (the all-zero
+  digest): the ApplicationSet's selector creates no Application for such pins (gitops/argocd/
+  applicationset.yaml), so nothing was deployed and there is nothing to roll back;
 * ``timeout``  - none of these before the deadline: a person looks, nothing is rolled back.
+
+An absent Application whose overlay pins a real image is waited for: the ApplicationSet controller creates
+it when its git generator next reads the pins (it polls every three minutes by default: argo-cd
+applicationset/generators/git.go, GetRequeueAfter).
 
 Exit status 0 for every verdict (the pipeline decides what each means); 2 when the Application cannot be
 read at all. A revision "contains" the commit when the commit is its ancestor (git merge-base
@@ -35,6 +42,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 BLOCKED_BY_WINDOW = "Sync operation blocked by sync window"
 # Argo Rollouts v1.9 writes the Rollout's status.message as "<reason>: <message>" (utils/rollout/
@@ -42,7 +50,8 @@ BLOCKED_BY_WINDOW = "Sync operation blocked by sync window"
 # Rollout/health.lua) surfaces it as the resource's health message, and the sync records it in
 # operationState.syncResult.resources[] with hookPhase Failed (gitops-engine sync_context.go).
 ROLLOUT_ABORTED = "RolloutAborted"
-VERDICTS = ("healthy", "failed", "deferred", "timeout")
+VERDICTS = ("healthy", "failed", "deferred", "not-deployed", "timeout")
+NO_IMAGE_DIGEST = "sha256:" + "0" * 64  # model_contract.pins.NO_IMAGE_DIGEST: the overlay pins no image yet
 
 
 @dataclass(frozen=True)
@@ -118,12 +127,15 @@ class Cluster:
         self.application, self.namespace, self.commit = application, namespace, commit
         self.fetched = False
 
-    def read(self) -> dict:
+    def read(self) -> dict | None:
+        """The Application, or None when the cluster has none of that name."""
         result = subprocess.run(
             ["kubectl", "get", "applications.argoproj.io", self.application, "--namespace", self.namespace,
              "--output", "json"],
             capture_output=True, text=True, timeout=120, check=False,
         )  # fmt: skip
+        if result.returncode != 0 and "(NotFound)" in result.stderr:
+            return None
         if result.returncode != 0:
             raise RuntimeError(
                 f"cannot read Application {self.namespace}/{self.application}: {result.stderr.strip()}"
@@ -156,17 +168,40 @@ class Cluster:
         )
 
 
+def absent(application: str, pins_an_image: bool) -> Observation:
+    """No Application: final when the overlay pins no image (the ApplicationSet will not create one)."""
+    if not pins_an_image:
+        return Observation(
+            "not-deployed",
+            f"no Application {application}: the overlay pins no image yet (the all-zero digest), so the "
+            "ApplicationSet creates none and nothing was deployed; it appears once a real digest is merged",
+        )
+    return Observation(None, f"no Application {application} yet: the ApplicationSet creates it from the pins")
+
+
+def pins_an_image(overlay: Path | None) -> bool:
+    """Does the overlay's kustomization.yaml pin the engine image by a real digest (not the placeholder)?"""
+    return overlay is None or NO_IMAGE_DIGEST not in overlay.read_text()
+
+
 def wait(
     cluster: Cluster,
     timeout_seconds: float,
     poll_seconds: float,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    overlay: Path | None = None,
 ) -> Observation:
     deadline = clock() + timeout_seconds
     last = ""
+    image_pinned = pins_an_image(overlay)
     while True:
-        observation = observe(cluster.read(), cluster.contains)
+        application = cluster.read()
+        observation = (
+            absent(cluster.application, image_pinned)
+            if application is None
+            else observe(application, cluster.contains)
+        )
         if observation.reason != last:
             print(f"argocd: {observation.reason}", flush=True)
             last = observation.reason
@@ -187,15 +222,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--commit", required=True, help="the merged commit whose deployment is judged")
     parser.add_argument("--timeout-seconds", type=float, default=1800)
     parser.add_argument("--poll-seconds", type=float, default=15)
+    parser.add_argument(
+        "--overlay",
+        type=Path,
+        help="the environment's overlay kustomization.yaml in the checkout (says whether it pins an image)",
+    )
     args = parser.parse_args(argv)
     try:
         outcome = wait(
-            Cluster(args.application, args.namespace, args.commit), args.timeout_seconds, args.poll_seconds
+            Cluster(args.application, args.namespace, args.commit),
+            args.timeout_seconds,
+            args.poll_seconds,
+            overlay=args.overlay,
         )
-    except (RuntimeError, json.JSONDecodeError) as error:
+    except (RuntimeError, json.JSONDecodeError, OSError) as error:
         print(f"##vso[task.logissue type=error]{error}")
         return 2
-    level = {"healthy": None, "deferred": "warning"}.get(outcome.verdict, "error")
+    level = {"healthy": None, "deferred": "warning", "not-deployed": "warning"}.get(outcome.verdict, "error")
     print(f"##vso[task.logissue type={level}]{outcome.reason}" if level else f"argocd: {outcome.reason}")
     print(f"##vso[task.setvariable variable=ROLLOUT]{outcome.verdict}")
     return 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from infra.config_error import ConfigError
+from model_contract.config_error import ConfigError
 from tests.infra.conftest import plan_with_fixtures
 from tests.infra.test_settings import MESSAGE_SHAPE, build
 

@@ -12,6 +12,7 @@ import sys
 
 import pytest
 
+from model_contract.pins import NO_IMAGE_DIGEST
 from tests.pipelines.pipeline_files import PIPELINES_DIR
 from tests.pipelines.rehearsal.scenarios import (
     ABORTED_CANARY,
@@ -108,10 +109,12 @@ def test_a_commit_that_renders_nothing_new_is_healthy_without_a_sync():
 
 
 class FakeCluster:
-    def __init__(self, *answers: dict) -> None:
+    application = "estimation-engine-prod"
+
+    def __init__(self, *answers: dict | None) -> None:
         self.answers, self.reads, self.commit = list(answers), 0, MERGED
 
-    def read(self) -> dict:
+    def read(self) -> dict | None:
         self.reads += 1
         return self.answers[min(self.reads, len(self.answers)) - 1]
 
@@ -167,3 +170,24 @@ def test_an_unreadable_application_is_an_error_not_a_verdict(monkeypatch, capsys
     monkeypatch.setattr(rollout, "Cluster", lambda *args: Forbidden())
     assert rollout.main(["--application", "estimation-engine-prod", "--commit", MERGED]) == 2
     assert "ROLLOUT" not in capsys.readouterr().out
+
+
+def test_no_application_for_an_overlay_pinning_no_image_is_not_deployed(tmp_path):
+    overlay = tmp_path / "kustomization.yaml"
+    overlay.write_text(f"images:\n  - name: estimation-engine\n    digest: {NO_IMAGE_DIGEST}\n")
+    clock = Clock()
+    observation = rollout.wait(FakeCluster(None), 60, 15, clock, clock.sleep, overlay=overlay)
+    assert observation.verdict == "not-deployed" and clock.now == 0
+
+
+def test_no_application_yet_for_a_pinned_image_is_waited_for_until_the_applicationset_creates_it(tmp_path):
+    overlay = tmp_path / "kustomization.yaml"
+    overlay.write_text("images:\n  - name: estimation-engine\n    digest: sha256:" + "ab" * 32 + "\n")
+    clock = Clock()
+    cluster = FakeCluster(None, None, argo_application(MERGED, "Succeeded", "Healthy"))
+    observation = rollout.wait(cluster, 600, 15, clock, clock.sleep, overlay=overlay)
+    assert observation.verdict == "healthy" and cluster.reads == 3
+
+
+def test_the_placeholder_digest_is_the_pin_contracts():
+    assert rollout.NO_IMAGE_DIGEST == NO_IMAGE_DIGEST

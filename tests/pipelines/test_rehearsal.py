@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import pytest
 
+from model_contract.pins import NO_IMAGE_DIGEST
+from tests.conftest import REPO_ROOT
 from tests.pipelines.pipeline_files import pipeline_files
 from tests.pipelines.rehearsal.organization import SUBSCRIPTIONS
 from tests.pipelines.rehearsal.scenarios import (
@@ -210,7 +212,8 @@ def test_deploy_prod_reads_only_argo_cds_verdict_on_the_merged_commit(rehearse, 
     assert lines[credentials + 1 : credentials + 3] == [
         "price-engine-prod: kubelogin convert-kubeconfig --login azurecli --kubeconfig …/work/_temp/kubeconfig",
         "price-engine-prod: python .pipelines/scripts/argocd_rollout.py --application estimation-engine-prod "
-        f"--namespace argocd --commit {commit} --timeout-seconds 1800",
+        f"--namespace argocd --commit {commit} --timeout-seconds 1800 "
+        "--overlay gitops/apps/estimation-engine/overlays/prod/kustomization.yaml",
     ]
     assert lines[credentials + 3 : credentials + 5] == [
         "price-engine-prod: kubelogin get-token --environment AzurePublicCloud --server-id "
@@ -292,6 +295,27 @@ def test_a_prod_pin_whose_image_prods_registry_lacks_is_rolled_back_without_wait
     )
     assert run.result == "Failed"
     assert run.commands("kubectl") == [] and len(run.commands("python", "-m", "delivery", "rollback")) == 1
+
+
+def test_a_prod_merge_that_pins_no_image_yet_deploys_nothing_and_rolls_nothing_back(
+    rehearse, rehearsal_session
+):
+    """The committed prod overlay pins the all-zero digest: the ApplicationSet creates no Application."""
+    commit = _merge(rehearsal_session)
+    run = rehearse("deploy-prod.yml", source_version=commit, parameters=NO_WAITING, scenario={})
+    assert run.result == "SucceededWithIssues", run.log()
+    assert run.commands("python", "-m", "delivery", "rollback") == []
+    assert any(issue["type"] == "warning" and "pins no image yet" in issue["message"] for issue in run.issues)
+
+
+def test_an_absent_prod_application_for_a_pinned_image_is_no_verdict(rehearse, rehearsal_session):
+    overlay = "gitops/apps/estimation-engine/overlays/prod/kustomization.yaml"
+    pinned = (REPO_ROOT / overlay).read_text().replace(NO_IMAGE_DIGEST, "sha256:" + "ab" * 32)
+    commit = _merge(rehearsal_session, files={overlay: pinned})
+    run = rehearse("deploy-prod.yml", source_version=commit, parameters=NO_WAITING, scenario={})
+    assert run.result == "Failed"
+    assert run.commands("python", "-m", "delivery", "rollback") == []
+    assert "no Application estimation-engine-prod yet" in run.log()
 
 
 def test_a_later_merge_synced_by_argo_cd_counts_for_this_commit(rehearse, rehearsal_session):
