@@ -73,28 +73,28 @@ def start_batch(env: dict[str, str], version: int, source: Path, label: str, thr
     return subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-def finish(process: subprocess.Popen, deadline: float) -> tuple[float, float]:
-    """Wait for the process (bounded); its (end time, peak resident MB). The peak is the kernel's VmHWM
-    of the process, polled while it runs: wait4's ru_maxrss would count the pages of this (large) parent
-    that the child shared between fork and exec."""
+def finish(process: subprocess.Popen, deadline: float) -> tuple[float, float, float]:
+    """Wait for the process (bounded); its (end time, peak resident MB, CPU seconds). The peak is the
+    kernel's VmHWM of the process, polled while it runs: wait4's ru_maxrss would count the pages of this
+    (large) parent that the child shared between fork and exec. CPU seconds (user + system, from wait4) are
+    what a shared machine does not inflate the way it inflates wall time."""
     peak_kb = 0
     status_file = Path(f"/proc/{process.pid}/status")
     while time.monotonic() < deadline:
         try:
             status = status_file.read_text()
-            peak_kb = max(
-                peak_kb,
-                int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))),
-            )
+            high_water = next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))
+            peak_kb = max(peak_kb, int(high_water))
         except (OSError, StopIteration):
             pass
-        if process.poll() is not None:
+        pid, code, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid:
             ended = time.perf_counter()
+            process.returncode = os.waitstatus_to_exitcode(code)
             if process.returncode != 0:
-                raise RuntimeError(
-                    f"batch failed ({process.returncode}): {process.stderr.read().decode()[-2000:]}"
-                )
-            return ended, peak_kb / 1024
+                error = process.stderr.read().decode()[-2000:]
+                raise RuntimeError(f"batch failed ({process.returncode}): {error}")
+            return ended, peak_kb / 1024, usage.ru_utime + usage.ru_stime
         time.sleep(0.02)
     process.kill()
     raise RuntimeError("batch did not finish within the bound")
