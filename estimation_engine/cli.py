@@ -1,4 +1,4 @@
-"""``python -m estimation_engine``: serve, smoke-test a deployment, probe a local engine.
+"""``python -m estimation_engine``: serve, smoke-test a deployment, probe a local engine, estimate a file.
 
 Everything but the listening address comes from the environment (see settings.py), as in the overlays.
 """
@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Mapping, Sequence
+
+from estimation_engine.batch import command as batch_command
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -52,6 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     probe.add_argument("--port", type=int, help="port the engine binds (default ENGINE_PORT, else 8080)")
     probe.set_defaults(run=_probe)
+
+    batch_command.add_parser(commands)
     return parser
 
 

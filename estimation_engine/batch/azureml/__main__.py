@@ -1,0 +1,5 @@
+import sys
+
+from estimation_engine.batch.azureml.cli import main
+
+sys.exit(main())
