@@ -3,8 +3,9 @@
 The rows go through ``BatchValidator.typed`` and ``Scorer.estimate_now``, the very calls behind
 ``POST /v1/estimate``, so a property gets the same estimate, interval and warnings from either. Where the
 API refuses a whole request, a batch refuses only the offending rows: each one with the messages the
-validator's exhaustive path gives for it (as the API would name its fields), and a row whose estimate is
-not finite with the API's message for that case. Warnings are taken from the validated batch whatever
+validator's exhaustive path gives for it (as the API would name its fields), and a row whose answer is
+no estimate (not a finite positive price, or far beyond the training prices) with the validator's
+``unestimable`` messages, the 422 the API gives for it. Warnings are taken from the validated batch whatever
 check produced them.
 """
 
@@ -20,8 +21,8 @@ from estimation_engine.api.validation import BatchValidator, InvalidInputError, 
 from estimation_engine.batch.chunk_columns import ChunkColumns, chunk_columns
 from estimation_engine.model.scoring import Scorer
 from estimation_engine.settings import UnknownCategoryPolicy
+from model_contract.artifact import Estimates
 
-NOT_ESTIMABLE = "the model cannot estimate this property (non-finite result)"  # the API's words (app.py)
 # Rows per model call: a full HTTP request's worth (ENGINE_MAX_BATCH_SIZE's default). The compiled model's
 # working set for this many rows stays in the CPU caches; for a whole 50,000-row chunk it does not, and
 # the same rows take 2.5 times as long (measured, benchmarks/README.md "Batch estimates").
@@ -133,9 +134,15 @@ class ChunkEstimator:
             return empty, empty, empty
         parts = [self.scorer.estimate_now([block]) for block in _blocks(validated, MODEL_CALL_ROWS)]
         price, low, high = (np.concatenate([getattr(part, name) for part in parts]) for name in ("price", "low", "high"))  # fmt: skip
-        finite = np.isfinite(price) & np.isfinite(low) & np.isfinite(high)
-        for row in accepted[~finite].tolist():
-            reasons[row] = [NOT_ESTIMABLE]
+        estimates = Estimates(price, low, high)
+        unestimable = self.validator.unestimable_rows(estimates)
+        if unestimable:
+            for problem in self.validator.unestimable(validated, estimates, unestimable, _LOCATION):
+                index, _, field = problem.field.removeprefix(f"{_LOCATION}[").partition("]")
+                field = field.removeprefix(".")
+                reasons.setdefault(int(accepted[int(index)]), []).append(
+                    f"{field}: {problem.message}" if field else problem.message
+                )
         return price, low, high
 
     def _with_ids(

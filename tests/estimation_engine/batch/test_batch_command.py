@@ -169,3 +169,31 @@ def test_no_id_column_numbers_rows_and_an_explicit_one_must_exist(run_batch, por
     named = run_batch(source, "--id-column", "parcel")
     assert named.code == 2 and "--id-column" in named.err and "'parcel'" in named.err
     assert np.array_equal(result.estimates()["row"], [1, 2, 3, 4, 5])
+
+
+def test_a_row_whose_answer_is_no_price_is_refused_with_the_apis_422_reasons(
+    run_batch, portfolio, http, tmp_path: Path
+):
+    """The engine refuses an estimate that is no price (a house built in the year 3000: the linear
+    member's answer runs far beyond the training prices); the batch refuses that row with the same words."""
+    frame = portfolio.head(5).copy()
+    frame.loc[1, "Year_Built"] = 3000
+    source = tmp_path / "portfolio.csv"
+    frame.to_csv(source, index=False)
+    result = run_batch(source)
+    assert result.code == 0, result.err
+    features = _features(http)
+    [(_, row)] = list(frame.iloc[[1]].iterrows())
+    answer = http.post("/v1/estimate", json={"properties": [_as_property(row, features)]})
+    assert answer.status_code == 422, answer.text
+    expected = [
+        f"{error['field'].removeprefix('properties[0].')}: {error['message']}"
+        for error in answer.json()["errors"]
+    ]
+    assert any(
+        reason.startswith("Year_Built: the model cannot estimate this property") for reason in expected
+    )
+    refused = result.refusals()
+    assert refused["row"].tolist() == [2]
+    assert [list(r) for r in refused["reasons"]] == [expected]
+    assert result.estimates()["row"].tolist() == [1, 3, 4, 5]
