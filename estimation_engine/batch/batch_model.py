@@ -18,9 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pandas as pd
-
 from estimation_engine.model.model_loading import ServedModel, load_pinned_model
+from estimation_engine.model.verified_fast_path import verified_fast_path
 from estimation_engine.settings import EngineSettings
 from model_contract.config_error import ConfigError
 from model_contract.environment_registries import EnvironmentRegistries, registry_variable
@@ -120,22 +119,4 @@ class BatchModel:
 def load_batch_model(settings: EngineSettings, threads: int) -> BatchModel:
     """Load what ``settings`` pin (ModelLoadError names the cause) and compile it as the engine does."""
     served = load_pinned_model(settings)
-    return BatchModel(served, _compiled(served, threads) if settings.fast_path else None)
-
-
-def _compiled(served: ServedModel, threads: int) -> Predict | None:
-    from estimation_engine.model.fast_path import UnsupportedModelError
-    from estimation_engine.model.fast_path.compile import compile_pipeline
-    from estimation_engine.model.fast_path.verify import verify
-
-    model = served.model
-    try:
-        compiled = compile_pipeline(model.pipeline, model.card, threads)
-        difference = verify(compiled, model.pipeline, model.card, pd.DataFrame)
-    except UnsupportedModelError as error:
-        log.info("fast path not available for this model (%s): using pipeline.predict", error)
-        return None
-    if difference is not None:
-        log.warning("fast path disagrees with the pipeline (%s): using pipeline.predict", difference)
-        return None
-    return compiled
+    return BatchModel(served, verified_fast_path(served, threads) if settings.fast_path else None)

@@ -18,7 +18,6 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from estimation_engine.api.metrics import EngineMetrics
@@ -27,12 +26,13 @@ from estimation_engine.api.validation import BatchValidator, ValidatedBatch
 from estimation_engine.model.model_loading import LoadFailure, ModelLoadError, ServedModel, load_pinned_model
 from estimation_engine.model.scoring import Scorer
 from estimation_engine.model.shadow import ShadowComparison
+from estimation_engine.model.verified_fast_path import verified_fast_path
 from estimation_engine.settings import EngineSettings
 from model_contract.artifact import ModelCard
 from model_contract.registry_retries import RetryBudget
 
 if TYPE_CHECKING:
-    from estimation_engine.model.fast_path import Predict
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ class EngineState:
             return
         shadow = ShadowComparison(self.settings, self.metrics.shadow, serving.served.model.card)
         self.shadow = shadow
-        compile_fast_path = (lambda model: self._compiled(model, 1)) if self.settings.fast_path else None
+        compile_fast_path = (lambda model: verified_fast_path(model, 1)) if self.settings.fast_path else None
         shadow.start(compile_fast_path)
         serving.scorer.observer = shadow.offer
 
@@ -157,7 +157,7 @@ class EngineState:
     def _switch_to_fast_path(self, serving: Serving) -> None:
         try:
             with threadpool_limits(limits=self.settings.model_threads):
-                compiled = self._compiled(serving.served, self.settings.batch_threads)
+                compiled = verified_fast_path(serving.served, self.settings.batch_threads)
             if compiled is not None:
                 serving.scorer.compiled = compiled  # one reference swap, read once per model call
         except Exception:  # never worse than the pipeline: keep using it
@@ -165,26 +165,6 @@ class EngineState:
         finally:
             _freeze_heap()
             self.evaluation_settled.set()
-
-    @staticmethod
-    def _compiled(served: ServedModel, threads: int) -> Predict | None:
-        """The verified fast evaluation of the pipeline, or None (then the pipeline itself is used)."""
-        from estimation_engine.model.fast_path import UnsupportedModelError
-        from estimation_engine.model.fast_path.compile import compile_pipeline
-        from estimation_engine.model.fast_path.verify import verify  # sklearn
-
-        model = served.model
-        try:
-            compiled = compile_pipeline(model.pipeline, model.card, threads)
-            difference = verify(compiled, model.pipeline, model.card, pd.DataFrame)
-        except UnsupportedModelError as error:
-            log.info("fast path not available for this model (%s): using pipeline.predict", error)
-            return None
-        if difference is not None:
-            log.warning("fast path disagrees with the pipeline (%s): using pipeline.predict", difference)
-            return None
-        log.info("fast path verified equal to pipeline.predict on probe rows", extra={"event": "fast_path"})
-        return compiled
 
     def _retrying(self, line: str) -> None:
         """A registry call is being retried: say so in the log and on /health/ready while loading."""
