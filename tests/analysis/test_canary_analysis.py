@@ -19,15 +19,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
 import pytest
@@ -52,7 +48,7 @@ from tests.analysis.conftest import (
     scrape_config_for,
 )
 from tests.conftest import REPO_ROOT, RegisteredModels
-from tests.estimation_engine.conftest import EngineProcess, engine_env, free_port
+from tests.estimation_engine.conftest import engine_env, spawn_engine
 
 CONTRACT = REPO_ROOT / "gitops/apps/estimation-engine/analysis/metric-contract.yaml"
 SCRAPE_INTERVAL = "1s"
@@ -198,22 +194,6 @@ class Load:
             thread.join(timeout=15)
 
 
-def _start_engine(env: dict[str, str], log_path: Path) -> EngineProcess:
-    port = free_port()
-    child_env = {key: value for key, value in os.environ.items() if not key.startswith(("MODEL_", "ENGINE_"))}
-    child_env.update(env)
-    child_env.pop("MLOPS_HOME", None)
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "estimation_engine", "serve", "--port", str(port)],
-            cwd=REPO_ROOT,
-            env=child_env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    return EngineProcess(process, f"http://127.0.0.1:{port}", log_path)
-
-
 @pytest.fixture(scope="module")
 def templates() -> dict[str, dict]:
     """The AnalysisTemplates as prod renders them (what Argo CD applies)."""
@@ -232,9 +212,9 @@ def cluster(
         name: ContractEngine(behaviour, seed) for seed, (name, behaviour) in enumerate(SCENARIOS.items())
     }
     real = {
-        "engine-serving": _start_engine(engine_env(registered_models, folder / "cache-a"), folder / "a.log"),
+        "engine-serving": spawn_engine(engine_env(registered_models, folder / "cache-a"), folder / "a.log"),
         # Pinned to a version the registry does not have: it never becomes ready and answers 503.
-        "engine-503": _start_engine(
+        "engine-503": spawn_engine(
             engine_env(registered_models, folder / "cache-b", MODEL_VERSION="99"), folder / "b.log"
         ),
     }

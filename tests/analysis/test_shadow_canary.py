@@ -30,7 +30,6 @@ from tests.analysis.conftest import ENGINE_READY_BOUND, PodTarget, RunningPromet
 from tests.analysis.test_canary_analysis import (
     Load,
     _all,
-    _start_engine,
     run_analysis,
     scraped_under_load,
     serving,  # noqa: F401 (fixtures)
@@ -38,7 +37,7 @@ from tests.analysis.test_canary_analysis import (
     templates,  # noqa: F401
 )
 from tests.conftest import MODEL_NAME, make_workspace, write_small_config
-from tests.estimation_engine.conftest import EngineProcess
+from tests.estimation_engine.conftest import EngineProcess, spawn_engine
 
 SHADOW_BOUND = 180.0
 PRICE_SCALES = {"stable": 1.0, "sound": 1.02, "shifted": 1.15}
@@ -105,7 +104,7 @@ def _wait_comparing(engine: EngineProcess) -> None:
 def canary(prometheus_factory, scaled_models: ScaledModels, tmp_path_factory) -> Iterator[RunningPrometheus]:
     folder = tmp_path_factory.mktemp("shadow-engines")
     engines = {
-        scenario: _start_engine(
+        scenario: spawn_engine(
             _engine_env(scaled_models, scenario, folder / "cache"), folder / f"{scenario}.log"
         )
         for scenario in PRICE_SCALES

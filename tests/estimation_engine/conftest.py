@@ -181,28 +181,31 @@ class EngineProcess:
                 self.process.wait(timeout=10)
 
 
+def spawn_engine(env: Mapping[str, str], log_path: Path) -> EngineProcess:
+    """``python -m estimation_engine serve`` on a free loopback port with ``env`` (and none of this
+    process's MODEL_*/ENGINE_* variables), its output in ``log_path``; the caller stops it."""
+    port = free_port()
+    child_env = {key: value for key, value in os.environ.items() if not key.startswith(("MODEL_", "ENGINE_"))}
+    child_env.update(env)
+    child_env.pop("MLOPS_HOME", None)
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "estimation_engine", "serve", "--port", str(port)],
+            cwd=REPO_ROOT,
+            env=child_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    return EngineProcess(process, f"http://127.0.0.1:{port}", log_path)
+
+
 @pytest.fixture
 def engine_process(tmp_path: Path) -> Iterator:
     """Start engine subprocesses within a test; each is stopped by its PID at the end."""
     started: list[EngineProcess] = []
 
     def start(env: Mapping[str, str]) -> EngineProcess:
-        port = free_port()
-        log_path = tmp_path / f"engine-{len(started)}.log"
-        child_env = {
-            key: value for key, value in os.environ.items() if not key.startswith(("MODEL_", "ENGINE_"))
-        }
-        child_env.update(env)
-        child_env.pop("MLOPS_HOME", None)
-        with log_path.open("w") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "estimation_engine", "serve", "--port", str(port)],
-                cwd=REPO_ROOT,
-                env=child_env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        handle = EngineProcess(process, f"http://127.0.0.1:{port}", log_path)
+        handle = spawn_engine(env, tmp_path / f"engine-{len(started)}.log")
         started.append(handle)
         return handle
 

@@ -85,14 +85,15 @@ def _schedule(args: argparse.Namespace) -> int:
 
 
 def _do_submit(args: argparse.Namespace) -> int:
-    from training.azureml.pipeline_job import build_pipeline_job, to_yaml
+    from model_contract.azureml_job_files import job_to_yaml
+    from training.azureml.pipeline_job import build_pipeline_job
     from training.azureml.submission import describe, submit
 
     target, settings = _settings(args)
     job = build_pipeline_job(settings)
     if args.dry_run:
         print(
-            f"wrote {to_yaml(job, args.output)} (submit it with `az ml job create -f` or without --dry-run)"
+            f"wrote {job_to_yaml(job, args.output)} (submit it with `az ml job create -f` or without --dry-run)"
         )
         return 0
     result = submit(job, target, wait=not args.no_wait)
@@ -105,7 +106,8 @@ def _do_submit(args: argparse.Namespace) -> int:
 
 
 def _do_schedule(args: argparse.Namespace) -> int:
-    from training.azureml.pipeline_job import build_schedule, schedule_to_yaml
+    from model_contract.azureml_job_files import schedule_to_yaml
+    from training.azureml.pipeline_job import build_schedule
     from training.azureml.submission import create_schedule
 
     target, settings = _settings(args)

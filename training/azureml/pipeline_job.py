@@ -8,14 +8,12 @@ so the pipeline ends successfully with nothing registered and nothing cancelled.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import yaml
-
+from model_contract.azureml_job_files import REMOTE_SCHEMES
 from model_contract.config_error import ConfigError
 from training.azureml.components import BASE_IMAGE, build_components, training_environment
 from training.config import BUILTIN_PREFIX, TrainingConfig
@@ -24,7 +22,6 @@ if TYPE_CHECKING:
     from azure.ai.ml.entities import JobSchedule, PipelineJob
 
 Steps = Literal["all", "prepare"]
-REMOTE_SCHEMES = ("azureml:", "https://", "http://", "wasbs://", "wasb://", "abfss://", "adl://")
 DEFAULT_COMPUTE = "train-cpu"  # infra/components/training_compute.py's cluster name
 
 
@@ -193,53 +190,3 @@ def build_schedule(
         create_job=build_pipeline_job(settings),
         tags={"env": settings.env},
     )
-
-
-def to_yaml(job: PipelineJob, output: Path) -> Path:
-    """Write the job as YAML that ``az ml job create -f`` and ``azure.ai.ml.load_job`` read back.
-
-    Local paths are written relative to the YAML file. ``azure-ai-ml`` prefixes every unresolved input
-    path with ``azureml:`` when it serializes a job; a local path or URL so prefixed would be read back as
-    an asset name, so the prefix is removed from everything that is not an asset reference.
-    """
-    return _write(job._to_dict(), Path(output))
-
-
-def schedule_to_yaml(schedule: JobSchedule, output: Path) -> Path:
-    """Write the schedule YAML (``az ml schedule create -f``) and, beside it, the job YAML it refers to.
-
-    The schedule format takes its job as a file reference, so the job goes to ``<name>.job.yml``.
-    """
-    output = Path(output)
-    job_file = to_yaml(schedule.create_job, output.with_name(f"{output.stem}.job.yml"))
-    document = schedule._to_dict()
-    document["create_job"] = f"./{job_file.name}"
-    return _write(document, output)
-
-
-def _write(document: dict, output: Path) -> Path:
-    output.parent.mkdir(parents=True, exist_ok=True)
-    cleaned = _clean_paths(document, output.parent.resolve())
-    output.write_text(yaml.safe_dump(cleaned, sort_keys=False, width=110))
-    return output
-
-
-def _clean_paths(value: Any, base: Path, key: str = "") -> Any:
-    if isinstance(value, dict):
-        return {k: _clean_paths(v, base, k) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_clean_paths(item, base, key) for item in value]
-    if isinstance(value, str) and key in ("path", "code"):
-        return _local_or_remote(value, base)
-    return value
-
-
-def _local_or_remote(value: str, base: Path) -> str:
-    if value.startswith("azureml://"):  # a datastore URI: already what Azure ML expects
-        return value
-    bare = value.removeprefix("azureml:") if value.startswith("azureml:") and "/" in value else value
-    if bare.startswith(("${{", *REMOTE_SCHEMES)):
-        return bare
-    if Path(bare).is_absolute():
-        return os.path.relpath(bare, base)
-    return bare

@@ -7,13 +7,13 @@ shell, never its tokens: the token is read from the key vault inside the job (gi
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 from delivery.settings import GITOPS_VARIABLES
+from model_contract.azureml_job_files import read_stack_outputs
 from model_contract.config_error import ConfigError, Problem
 from training.azureml.gitops_token import KEY_VAULT_URL_VARIABLE, SECRET_NAME_VARIABLE, TOKEN_VARIABLES
 from training.azureml.pipeline_job import DEFAULT_COMPUTE
@@ -27,7 +27,6 @@ STACK_OUTPUTS = {
     "key_vault_url": "keyVaultUri",
 }
 DEFAULT_TOKEN_SECRET = "gitops-token"
-_OUTPUTS_FILE = "a JSON object of stack outputs: pulumi stack output --json --stack <env> > FILE"
 
 
 @dataclass(frozen=True)
@@ -67,18 +66,6 @@ def resolve_target(
     known = {field.name for field in fields(WorkspaceTarget)}
     values.update({name: value for name, value in overrides.items() if value and name in known})
     return WorkspaceTarget(**values)
-
-
-def read_stack_outputs(path: Path) -> dict:
-    try:
-        outputs = json.loads(Path(path).read_text())
-    except FileNotFoundError as error:
-        raise ConfigError.of("--stack-outputs", f"{path} does not exist", _OUTPUTS_FILE) from error
-    except json.JSONDecodeError as error:
-        raise ConfigError.of("--stack-outputs", f"{path} is not JSON ({error})", _OUTPUTS_FILE) from error
-    if not isinstance(outputs, dict):
-        raise ConfigError.of("--stack-outputs", f"{path} is not a JSON object", _OUTPUTS_FILE)
-    return outputs
 
 
 def job_environment(

@@ -15,13 +15,13 @@ Exit status 2 for a refused command line, 1 when the job did not complete.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from model_contract.azureml_job_files import read_stack_outputs
 from model_contract.config_error import ConfigError, Problem
 from model_contract.pins import ENVIRONMENTS
 
@@ -116,7 +116,7 @@ def workspace_from(args: argparse.Namespace, environ: Mapping[str, str] = os.env
     """Stack outputs, then flags over them."""
     values: dict[str, str] = {}
     if args.stack_outputs is not None:
-        outputs = _read_outputs(args.stack_outputs)
+        outputs = read_stack_outputs(args.stack_outputs)
         values.update({key: outputs[output] for key, output in STACK_OUTPUTS.items() if outputs.get(output)})
     if environ.get("AZURE_SUBSCRIPTION_ID"):
         values["subscription_id"] = environ["AZURE_SUBSCRIPTION_ID"]
@@ -148,12 +148,13 @@ def workspace_client(workspace: Mapping[str, str]) -> Any:
 
 
 def _submit(args: argparse.Namespace, client_factory: ClientFactory) -> int:
-    from estimation_engine.batch.azureml.pipeline_job import build_pipeline_job, to_yaml
+    from estimation_engine.batch.azureml.pipeline_job import build_pipeline_job
+    from model_contract.azureml_job_files import job_to_yaml
 
     workspace = workspace_from(args)
     job = build_pipeline_job(job_settings(args, workspace))
     if args.dry_run:
-        return _show(to_yaml, job, args.yaml)
+        return _show(job_to_yaml, job, args.yaml)
     client = client_factory(workspace)
     created = client.jobs.create_or_update(job, experiment_name=job.experiment_name)
     print(f"submitted {created.name}: {created.studio_url}")
@@ -169,7 +170,8 @@ def _submit(args: argparse.Namespace, client_factory: ClientFactory) -> int:
 
 
 def _schedule(args: argparse.Namespace, client_factory: ClientFactory) -> int:
-    from estimation_engine.batch.azureml.pipeline_job import build_schedule, schedule_to_yaml
+    from estimation_engine.batch.azureml.pipeline_job import build_schedule
+    from model_contract.azureml_job_files import schedule_to_yaml
 
     workspace = workspace_from(args)
     schedule = build_schedule(job_settings(args, workspace), args.cron, args.time_zone, args.name)
@@ -189,16 +191,3 @@ def _show(write: Callable[[Any, Path], Path], thing: Any, destination: Path | No
     with tempfile.TemporaryDirectory() as folder:
         print(write(thing, Path(folder) / "job.yml").read_text())
     return 0
-
-
-def _read_outputs(path: Path) -> dict:
-    allowed = "a JSON object of stack outputs: pulumi stack output --json --stack <env> > FILE"
-    try:
-        outputs = json.loads(Path(path).read_text())
-    except FileNotFoundError as error:
-        raise ConfigError.of("--stack-outputs", f"{path} does not exist", allowed) from error
-    except json.JSONDecodeError as error:
-        raise ConfigError.of("--stack-outputs", f"{path} is not JSON ({error})", allowed) from error
-    if not isinstance(outputs, dict):
-        raise ConfigError.of("--stack-outputs", f"{path} is not a JSON object", allowed)
-    return outputs

@@ -17,12 +17,9 @@ registry with the cluster's identity.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import yaml
 
 from model_contract.config_error import ConfigError
 from model_contract.local_state import project_root
@@ -187,39 +184,3 @@ def build_schedule(settings: BatchJobSettings, cron: str, time_zone: str = "UTC"
         create_job=build_pipeline_job(settings),
         tags={"model_version": str(settings.model_version)},
     )
-
-
-def to_yaml(job: PipelineJob, output: Path) -> Path:
-    """The job as YAML for ``az ml job create -f``; local paths relative to the file (as training's)."""
-    return _write(job._to_dict(), Path(output))
-
-
-def schedule_to_yaml(schedule: JobSchedule, output: Path) -> Path:
-    """The schedule YAML (``az ml schedule create -f``), its job in ``<name>.job.yml`` beside it."""
-    output = Path(output)
-    job_file = to_yaml(schedule.create_job, output.with_name(f"{output.stem}.job.yml"))
-    document = schedule._to_dict()
-    document["create_job"] = f"./{job_file.name}"
-    return _write(document, output)
-
-
-def _write(document: dict, output: Path) -> Path:
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(
-        yaml.safe_dump(_local_paths(document, output.parent.resolve()), sort_keys=False, width=110)
-    )
-    return output
-
-
-def _local_paths(value: Any, base: Path, key: str = "") -> Any:
-    """azure-ai-ml writes a local ``code``/``conda_file`` path as an absolute path (or prefixed with
-    ``azureml:``); the YAML names it relative to itself, so it works from any checkout."""
-    if isinstance(value, dict):
-        return {k: _local_paths(v, base, k) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_local_paths(item, base, key) for item in value]
-    if isinstance(value, str) and key in ("code", "conda_file", "path"):
-        bare = value.removeprefix("azureml:") if value.startswith("azureml:/") else value
-        if Path(bare).is_absolute():
-            return os.path.relpath(bare, base)
-    return value

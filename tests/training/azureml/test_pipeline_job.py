@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from model_contract.azureml_job_files import job_to_yaml, schedule_to_yaml
 from model_contract.config_error import ConfigError
 from model_contract.local_state import project_root
 from training.azureml.components import BASE_IMAGE, ENVIRONMENT_FILE, STEP_SPECS
@@ -17,8 +18,6 @@ from training.azureml.pipeline_job import (
     build_pipeline_job,
     build_schedule,
     data_location,
-    schedule_to_yaml,
-    to_yaml,
 )
 from training.azureml.step import parser as step_parser
 from training.config import DEFAULT_CONFIG, load_config
@@ -58,7 +57,7 @@ def job():
 
 @pytest.fixture(scope="module")
 def job_yaml(job, tmp_path_factory):
-    path = to_yaml(job, tmp_path_factory.mktemp("dry-run") / "job.yml")
+    path = job_to_yaml(job, tmp_path_factory.mktemp("dry-run") / "job.yml")
     return path, yaml.safe_load(path.read_text())
 
 
@@ -136,7 +135,7 @@ def test_the_yaml_loads_back_with_azure_ai_ml_and_keeps_the_graph(job_yaml):
      "azureml://datastores/workspaceblobstore/paths/raw/ames.csv", "azureml:ames-raw@latest"],
 )  # fmt: skip
 def test_blob_urls_and_data_assets_are_passed_through_untouched(data, tmp_path):
-    path = to_yaml(build_pipeline_job(settings(data=data, steps="prepare")), tmp_path / "job.yml")
+    path = job_to_yaml(build_pipeline_job(settings(data=data, steps="prepare")), tmp_path / "job.yml")
     assert yaml.safe_load(path.read_text())["inputs"]["raw_data"]["path"] == data
 
 
@@ -157,7 +156,7 @@ def test_the_prepare_data_pipeline_has_only_the_prepare_step(tmp_path):
 
     job = build_pipeline_job(settings(steps="prepare"))
     assert list(job.jobs) == ["prepare"] and list(job.outputs) == ["prepared_data"]
-    assert list(load_job(to_yaml(job, tmp_path / "prepare.yml")).jobs) == ["prepare"]
+    assert list(load_job(job_to_yaml(job, tmp_path / "prepare.yml")).jobs) == ["prepare"]
 
 
 def test_the_schedule_wraps_the_same_pipeline_and_loads_back(tmp_path):
@@ -186,7 +185,7 @@ def test_a_prepared_data_asset_is_a_folder_bound_to_the_steps_after_prepare(asse
 
     job = build_pipeline_job(settings(data=asset))
     assert list(job.jobs) == STEPS[1:]
-    document = yaml.safe_load(to_yaml(job, tmp_path / "job.yml").read_text())
+    document = yaml.safe_load(job_to_yaml(job, tmp_path / "job.yml").read_text())
     assert document["inputs"]["prepared_data"] == {"type": "uri_folder", "path": asset}
     assert "raw_data" not in document["inputs"]
     for step in ("train", "evaluate"):

@@ -19,9 +19,8 @@ from estimation_engine.batch.azureml.pipeline_job import (
     BatchJobSettings,
     build_pipeline_job,
     build_schedule,
-    schedule_to_yaml,
-    to_yaml,
 )
+from model_contract.azureml_job_files import job_to_yaml, schedule_to_yaml
 from model_contract.config_error import ConfigError
 from model_contract.local_state import project_root
 
@@ -83,7 +82,7 @@ def test_the_entry_script_is_the_repositorys_and_takes_the_steps_arguments(job):
 def test_the_yaml_loads_back_with_azure_ai_ml(job, tmp_path):
     from azure.ai.ml import load_job
 
-    path = to_yaml(job, tmp_path / "job.yml")
+    path = job_to_yaml(job, tmp_path / "job.yml")
     document = yaml.safe_load(path.read_text())
     assert not document["jobs"]["estimate"]["task"]["code"].startswith("/")  # relative to the YAML
     loaded = load_job(path)
