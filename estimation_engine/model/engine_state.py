@@ -128,13 +128,13 @@ class EngineState:
         self._start_shadow(serving)
 
     def _start_shadow(self, serving: Serving) -> None:
-        """The canary's shadow comparison, when a shadow version is set: loaded after readiness."""
+        """The canary's shadow comparison, when a shadow version is set: loaded after readiness, by a
+        process of its own (shadow_process.py)."""
         if self.settings.shadow_version is None:
             return
         shadow = ShadowComparison(self.settings, self.metrics.shadow, serving.served.model.card)
         self.shadow = shadow
-        compile_fast_path = (lambda model: verified_fast_path(model, 1)) if self.settings.fast_path else None
-        shadow.start(compile_fast_path)
+        shadow.start()
         serving.scorer.observer = shadow.offer
 
     def _prepare(self, served: ServedModel) -> Serving:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import math
+import os
+import signal
 import threading
 import time
 
@@ -17,7 +19,8 @@ from estimation_engine.api.metrics import EngineMetrics
 from estimation_engine.api.validation import BatchValidator
 from estimation_engine.model.model_loading import ModelLoadError, ServedModel
 from estimation_engine.model.scoring import Scorer
-from estimation_engine.model.shadow import QUEUE_LIMIT, ShadowComparison, _columns_to_fill
+from estimation_engine.model.shadow import QUEUE_LIMIT, ShadowComparison, _as_lists
+from estimation_engine.model.shadow_process import NICENESS, ShadowModel, columns_to_fill
 from estimation_engine.settings import EngineSettings, UnknownCategoryPolicy
 from model_contract.artifact import Estimates
 from tests.conftest import REPO_ROOT
@@ -231,7 +234,7 @@ def test_when_the_shadow_is_behind_offers_are_dropped_and_counted(reference_mode
     )
     metrics = EngineMetrics()
     comparison = ShadowComparison(settings, metrics.shadow, model.card)
-    comparison._model = object()  # loaded, but its worker never started: nothing leaves the queue
+    comparison._comparing = True  # as if loaded, but its worker never started: nothing leaves the queue
     price = np.array([1.0, 2.0, 3.0])
     for _ in range(QUEUE_LIMIT + 2):
         comparison.offer({}, 3, Estimates(price, price, price))
@@ -249,9 +252,78 @@ def test_a_shadow_needing_a_feature_the_served_model_lacks_cannot_be_compared(
     )
     shadow = ServedModel(model, "ames-price", 2, "0" * 64, "registry", None)
     with pytest.raises(ModelLoadError, match=rf"needs the \w+ feature '{required.name}'"):
-        _columns_to_fill(shadow, served_card)
+        columns_to_fill(shadow, served_card)
     optional = next(feature for feature in model.card.features if not feature.required)
     served_card = dataclasses.replace(
         model.card, features=tuple(f for f in model.card.features if f.name != optional.name)
     )
-    assert list(_columns_to_fill(shadow, served_card)) == [optional.name]  # filled as missing
+    assert list(columns_to_fill(shadow, served_card)) == [optional.name]  # filled as missing
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_the_shadow_model_runs_in_a_child_process_at_the_lowest_priority(shadow_engine):
+    """Not under the engine's interpreter lock, and only on CPU the served requests leave idle."""
+    process = shadow_engine.state.shadow.process
+    assert process is not None and process.pid != os.getpid() and alive(process.pid)
+    assert os.getpriority(os.PRIO_PROCESS, process.pid) == NICENESS == 19
+
+
+def test_stopping_the_engine_stops_its_shadow_process(engine_factory, registered_models, tmp_path):
+    previous = str(registered_models.versions[1])
+    running = engine_factory(engine_env(registered_models, tmp_path, SHADOW_MODEL_VERSION=previous))
+    comparison = wait_settled(running)
+    assert comparison.comparing
+    pid = comparison.process.pid
+    running.stop()
+    assert not alive(pid)  # ended and reaped, not left behind
+
+
+def test_a_shadow_process_that_dies_ends_the_comparison_and_the_engine_keeps_answering(
+    engine_factory, registered_models, tmp_path
+):
+    previous = str(registered_models.versions[1])
+    running = engine_factory(engine_env(registered_models, tmp_path, SHADOW_MODEL_VERSION=previous))
+    comparison = wait_settled(running)
+    key = f"engine_shadow_compared_total{{{labels(registered_models)}}}"
+    body = {"properties": list(registered_models.sample_rows)}
+    with running.client() as http:
+        assert http.post("/v1/estimate", json=body).is_success
+        compared = wait_compared(http, key, 5)[key]
+        os.kill(comparison.process.pid, signal.SIGKILL)
+        deadline = time.monotonic() + WAIT_BOUND
+        while comparison.comparing:  # noticed at the next exchange
+            assert http.post("/v1/estimate", json=body).is_success
+            assert time.monotonic() < deadline, "the dead shadow process was not noticed"
+            time.sleep(0.05)
+        for _ in range(3):
+            assert http.post("/v1/estimate", json=body).status_code == 200
+        assert http.get("/health/ready").status_code == 200
+        assert shadow_samples(http)[key] == compared  # nothing compared after it died
+
+
+def test_the_columns_cross_to_the_shadow_process_unchanged(reference_models, registered_models):
+    """The wire form (plain lists per offer) rebuilds the validated columns: values, dtypes, order."""
+    model = reference_models[registered_models.versions[1]]
+    rows = list(registered_models.sample_rows)
+    batch = BatchValidator(model.card, UnknownCategoryPolicy.WARN).validate(rows, "properties")
+    shadow = ShadowModel(ServedModel(model, "ames-price", 2, "0" * 64, "registry", None), model.card, False)
+    picked = np.array([0, 3])
+    names = tuple(batch.columns)
+    rebuilt = shadow.columns(names, [_as_lists(batch.columns, None), _as_lists(batch.columns, picked)])
+    assert tuple(rebuilt) == names
+    for name, values in batch.columns.items():
+        expected = np.concatenate([values, values[picked]])
+        assert rebuilt[name].dtype == expected.dtype, name
+        if expected.dtype == object:
+            assert rebuilt[name].tolist() == expected.tolist(), name
+        else:
+            np.testing.assert_array_equal(rebuilt[name], expected, err_msg=name)
+    estimates = shadow.estimate(rebuilt, len(rows) + len(picked))
+    np.testing.assert_array_equal(estimates.price[: len(rows)], model.estimate(model.frame(rows)).price)

@@ -1,0 +1,269 @@
+"""The shadow model in a process of its own, and the engine's handle on it.
+
+Why a process: on a thread of the engine, the shadow model call (about 1 ms of Python for a small batch on
+the benchmark machine, nearly all of it holding the interpreter lock) ran while some answer waited to be
+written, and the 20 ms gathering only made that rarer: with the shadow on, p99 at concurrency 1 was 0.8 to
+2.6 ms higher (benchmarks/README.md). In a child process the shadow model runs on another core without the
+engine's lock; what is left in the engine is pickling the gathered columns and reading three arrays back.
+
+The protocol, over a socket pair with ``multiprocessing.connection`` framing (pickled objects):
+
+- engine -> child, once: ``(settings, served card)``, the settings naming the shadow version as the model;
+- child -> engine, once: ``("ready", description)`` or ``("failed", reason, message)``;
+- engine -> child, per gathered batch: ``(columns, rows)``; the child answers ``("estimates", price, low,
+  high)`` or ``("error", text)``;
+- ``None``, or the engine's end closing (EOF, also when the engine is killed), ends the child.
+
+The child loads the shadow version as the engine loads the served one: same loader, cache, sha256
+verification, retry budget and fast-path check.
+
+    python -m estimation_engine.model.shadow_process <file descriptor>   (started by ShadowProcess only)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from itertools import chain
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from estimation_engine.model.model_loading import LoadFailure, ModelLoadError, ServedModel
+from estimation_engine.settings import EngineSettings
+from model_contract.artifact import Estimates, ModelCard
+
+if TYPE_CHECKING:
+    from estimation_engine.model.fast_path import Columns, Predict
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.5  # how often the engine, waiting for the shadow to load, checks the child is alive
+NICENESS = 19  # the scheduler's lowest priority: the shadow takes the CPU the served requests leave idle
+STOP_SECONDS = 5.0  # how long a child asked to stop may take before it is killed
+_PACKAGES_ROOT = Path(__file__).resolve().parents[2]  # where estimation_engine/ and model_contract/ live
+
+
+class ShadowProcessGoneError(RuntimeError):
+    """The shadow process exited, or its connection broke: nothing more can be compared."""
+
+
+class ShadowBatchError(RuntimeError):
+    """The shadow process could not estimate one batch (it goes on with the next)."""
+
+
+class ShadowProcess:
+    """The engine's side: start the child, wait for its model, send it batches, stop it by its pid."""
+
+    def __init__(self, settings: EngineSettings, served_card: ModelCard) -> None:
+        ours, theirs = socket.socketpair()
+        with theirs:
+            env = os.environ | {"PYTHONPATH": _python_path()}
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", __name__, str(theirs.fileno())],
+                pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL,
+                env=env,
+            )
+        self._connection = Connection(ours.detach())
+        self._connection.send((settings, served_card))
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    def wait_ready(self, stopping: Callable[[], bool]) -> dict[str, object] | None:
+        """The loaded model's description once the child has loaded it, None if ``stopping`` came first;
+        ModelLoadError when it could not load it."""
+        while not self._connection.poll(POLL_SECONDS):
+            if stopping():
+                return None
+            code = self._process.poll()
+            if code is not None:
+                raise ModelLoadError(
+                    LoadFailure.INVALID_ARTIFACT,
+                    f"the shadow process (pid {self.pid}) exited with code {code} while loading",
+                )
+        reply = self._receive()
+        if reply[0] == "failed":
+            raise ModelLoadError(LoadFailure(reply[1]), reply[2])
+        return reply[1]
+
+    def estimate(self, names: tuple[str, ...], values: list[list[list]], rows: int) -> Estimates:
+        """The shadow's estimates of ``rows`` properties: ``values`` holds, per offer, each column of
+        ``names`` as a list (ShadowComparison's wire form, cheaper to pickle than numpy columns)."""
+        try:
+            self._connection.send((names, values, rows))
+        except OSError as error:
+            raise ShadowProcessGoneError(f"the shadow process (pid {self.pid}) is gone: {error!r}") from error
+        reply = self._receive()
+        if reply[0] == "error":
+            raise ShadowBatchError(f"the shadow process could not estimate a batch: {reply[1]}")
+        price, low, high = np.frombuffer(reply[1], dtype=np.float64).reshape(3, rows)
+        return Estimates(price, low, high)
+
+    def stop(self) -> None:
+        """Ask the child to end, then kill it by its pid if it has not within STOP_SECONDS."""
+        with contextlib.suppress(OSError):  # already gone
+            self._connection.send(None)
+        self._connection.close()
+        try:
+            self._process.wait(timeout=STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait(timeout=STOP_SECONDS)
+
+    def _receive(self) -> tuple:
+        try:
+            return self._connection.recv()
+        except (EOFError, OSError) as error:
+            code = self._process.poll()
+            raise ShadowProcessGoneError(
+                f"the shadow process (pid {self.pid}) is gone (exit code {code}): {error!r}"
+            ) from error
+
+
+def _python_path() -> str:
+    """The engine's packages first, whatever the working directory the engine was started from."""
+    inherited = os.environ.get("PYTHONPATH")
+    return str(_PACKAGES_ROOT) if not inherited else os.pathsep.join((str(_PACKAGES_ROOT), inherited))
+
+
+# ---- the child ------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str]) -> int:
+    from threadpoolctl import threadpool_limits
+
+    from estimation_engine.api.logs import configure_logging
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C reaches the engine, which stops us
+    connection = Connection(int(argv[0]))
+    try:
+        settings, served_card = connection.recv()
+    except EOFError:
+        return 0  # the engine went away before saying anything
+    configure_logging(settings.log_level)
+    os.nice(NICENESS)
+    with threadpool_limits(limits=1):  # one core's worth: the engine has the other
+        model = _loaded(settings, served_card, connection)
+        if model is not None:
+            _serve(model, connection)
+    return 0
+
+
+def _loaded(settings: EngineSettings, served_card: ModelCard, connection: Connection) -> ShadowModel | None:
+    from estimation_engine.model.model_loading import load_pinned_model
+    from model_contract.registry_retries import RetryBudget
+
+    RetryBudget.of(settings.registry_retry_seconds).apply()
+    try:
+        model = ShadowModel(load_pinned_model(settings), served_card, settings.fast_path)
+    except ModelLoadError as error:
+        connection.send(("failed", error.reason.value, str(error)))
+        return None
+    except Exception as error:  # a bug or a library error: still only a load failure, said to the engine
+        log.exception("shadow model load crashed")
+        connection.send(("failed", LoadFailure.INVALID_ARTIFACT.value, f"loading failed: {error!r}"))
+        return None
+    gc.freeze()  # a long-lived heap: out of the collector's sight, as the engine's served model is
+    served = model.served
+    description = {
+        "name": served.name,
+        "version": served.version,
+        "sha256": served.sha256,
+        "fast_path": model.compiled is not None,
+    }
+    try:
+        connection.send(("ready", description))
+    except OSError:
+        return None  # the engine went away while we were loading
+    return model
+
+
+def _serve(model: ShadowModel, connection: Connection) -> None:
+    while True:
+        try:
+            request = connection.recv()
+        except EOFError:
+            return  # the engine's end closed: it stopped, or was killed
+        if request is None:
+            return
+        names, values, rows = request
+        try:
+            estimates = model.estimate(model.columns(names, values), rows)
+            reply = np.stack((estimates.price, estimates.low, estimates.high)).astype(np.float64).tobytes()
+        except Exception as error:  # one odd batch: said to the engine, which counts and logs it
+            connection.send(("error", repr(error)))
+            continue
+        connection.send(("estimates", reply))
+
+
+class ShadowModel:
+    """The shadow version, evaluated on the served model's validated columns."""
+
+    def __init__(self, served: ServedModel, served_card: ModelCard, fast_path: bool) -> None:
+        self.served = served
+        self.model = served.model
+        self.fill = columns_to_fill(served, served_card)
+        self.numeric = {feature.name for feature in served_card.features if feature.kind == "numeric"}
+        self.compiled: Predict | None = None
+        if fast_path:
+            from estimation_engine.model.verified_fast_path import verified_fast_path
+
+            self.compiled = verified_fast_path(served, 1)
+
+    def columns(self, names: tuple[str, ...], values: list[list[list]]) -> Columns:
+        """The served model's validated columns again, from the engine's wire form."""
+        return {
+            name: np.array(
+                list(chain.from_iterable(offer[position] for offer in values)),
+                dtype=np.float64 if name in self.numeric else object,
+            )
+            for position, name in enumerate(names)
+        }
+
+    def estimate(self, columns: Columns, rows: int) -> Estimates:
+        columns = {**columns, **{name: empty(rows) for name, empty in self.fill.items()}}
+        if self.compiled is not None:
+            with np.errstate(all="ignore"):  # a non-positive shadow price is simply not compared
+                return self.model.bound(np.asarray(self.compiled(columns, rows), dtype=float))
+        names = [feature.name for feature in self.model.card.features]
+        return self.model.estimate(pd.DataFrame({name: columns[name] for name in names}))
+
+
+def columns_to_fill(shadow: ServedModel, served_card: ModelCard) -> dict[str, Callable[[int], np.ndarray]]:
+    """The shadow's optional features the served model does not validate, filled as missing; a required one,
+    or one whose kind differs, makes the two models incomparable (a load failure naming it)."""
+    served = {feature.name: feature for feature in served_card.features}
+    fill: dict[str, Callable[[int], np.ndarray]] = {}
+    for feature in shadow.model.card.features:
+        mine = served.get(feature.name)
+        if mine is not None and mine.kind == feature.kind:
+            continue
+        if mine is not None or feature.required:
+            why = f"a {mine.kind} feature" if mine is not None else "no feature"
+            raise ModelLoadError(
+                LoadFailure.INVALID_ARTIFACT,
+                f"{shadow.name} v{shadow.version} needs the {feature.kind} feature {feature.name!r}, which is "
+                f"{why} of the served model: the two cannot estimate the same requests",
+            )
+        if feature.kind == "numeric":
+            fill[feature.name] = lambda rows: np.full(rows, np.nan)
+        else:
+            fill[feature.name] = lambda rows: np.full(rows, np.nan, dtype=object)
+    return fill
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
