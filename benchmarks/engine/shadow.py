@@ -74,6 +74,21 @@ def shadow_counters(server: Server) -> dict[str, float]:
     return counters
 
 
+def resident_mb(pid: int) -> dict[str, float]:
+    """Resident memory of an engine and of each child it started (the shadow process), in MB."""
+    found = {}
+    for label, each in [("engine", pid), *(("child", int(c)) for c in _children(pid))]:
+        status = Path(f"/proc/{each}/status").read_text()
+        kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
+        found[f"{label} {each}"] = round(kb / 1024, 1)
+    return found
+
+
+def _children(pid: int) -> list[str]:
+    tasks = Path(f"/proc/{pid}/task")
+    return [c for task in tasks.iterdir() for c in (task / "children").read_text().split()]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -117,6 +132,7 @@ def main() -> int:
                     report["runs"].append(entry)
                     print(json.dumps(entry), flush=True)
         report["shadow_counters"] = shadow_counters(servers["with shadow (100 %)"])
+        report["resident_mb"] = {name: resident_mb(server.process.pid) for name, server in servers.items()}
     finally:
         for server in servers.values():
             server.stop()

@@ -22,11 +22,9 @@ shadow model is loaded, so their presence on /metrics means "comparing" to the c
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import queue
 import threading
-import time
+from collections import deque
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -44,7 +42,6 @@ log = logging.getLogger(__name__)
 
 QUEUE_LIMIT = 128  # model calls waiting for the shadow; each holds references to its columns, not copies
 GATHER_SECONDS = 0.02  # how long the worker collects offers into one batch for the shadow process
-_STOP = object()
 
 
 class ShadowComparison:
@@ -63,7 +60,7 @@ class ShadowComparison:
         self.process: ShadowProcess | None = None  # started by the worker; stopped by close()
         self._comparing = False
         self._closing = threading.Event()
-        self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_LIMIT)
+        self._offers: deque[tuple] = deque()  # appended by the scorer, taken by the worker
         self._random = np.random.default_rng()
         self._thread: threading.Thread | None = None
         self._errors = 0
@@ -87,19 +84,17 @@ class ShadowComparison:
             picked = np.flatnonzero(self._random.random(rows) < self.share)
             if not len(picked):
                 return
-        try:
-            self._queue.put_nowait((columns, rows, picked, served))
-        except queue.Full:
+        if len(self._offers) >= QUEUE_LIMIT:  # the worker is behind: drop, never queue without bound
             self.metrics.dropped.labels(*self.labels).inc(rows if picked is None else len(picked))
+            return
+        self._offers.append((columns, rows, picked, served))  # wakes no thread: the worker polls
 
     def close(self) -> None:
         """Stop the worker, then the shadow process (by its pid, killed if it does not end in time)."""
         self._closing.set()
         self._comparing = False
         if self._thread is not None and self._thread.is_alive():
-            with contextlib.suppress(queue.Full):  # a daemon thread: it ends with the process
-                self._queue.put(_STOP, timeout=5)
-            self._thread.join(timeout=5)
+            self._thread.join(timeout=5)  # a daemon thread: should it not end, it ends with the process
         self._stop_process()
 
     def _stop_process(self) -> None:
@@ -177,9 +172,11 @@ class ShadowComparison:
             metrics.moved.labels(*labels, threshold)
 
     def _serve(self) -> None:
-        stopping = False
-        while not stopping:
-            items, stopping = self._gathered()
+        backlog = False
+        while not self._closing.is_set():
+            if not backlog:
+                self._closing.wait(GATHER_SECONDS)
+            items, backlog = self._gathered()
             try:
                 if items and self._comparing:
                     self._compare(items)
@@ -198,25 +195,19 @@ class ShadowComparison:
                     log.exception("shadow comparison failed (%d so far)", self._errors)
 
     def _gathered(self) -> tuple[list[tuple], bool]:
-        """What is offered within GATHER_SECONDS of the first offer (up to the batch size), and whether to
-        stop after it: one exchange with the shadow process for all of it pays the per-call costs (the
+        """What was offered since the last batch, up to the batch size, and whether more is waiting.
+
+        The worker wakes every GATHER_SECONDS rather than at each offer: an offer is a deque append that
+        wakes no thread, so the answer being written beside it never shares the interpreter lock with a
+        woken worker; and one exchange with the shadow process per batch pays the per-call costs (the
         pickling here, the model's fixed cost there) once, not per request."""
-        first = self._queue.get()
-        if first is _STOP:
-            return [], True
-        items, rows = [first], _rows(first)
-        deadline = time.monotonic() + GATHER_SECONDS
-        while rows < self.settings.max_batch_size:
-            remaining = deadline - time.monotonic()
-            try:
-                item = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if item is _STOP:
-                return items, True
+        items: list[tuple] = []
+        rows = 0
+        while self._offers and rows < self.settings.max_batch_size:
+            item = self._offers.popleft()
             items.append(item)
             rows += _rows(item)
-        return items, False
+        return items, bool(self._offers)
 
     def _compare(self, items: list[tuple]) -> None:
         assert self.process is not None
