@@ -327,3 +327,28 @@ def test_the_columns_cross_to_the_shadow_process_unchanged(reference_models, reg
             np.testing.assert_array_equal(rebuilt[name], expected, err_msg=name)
     estimates = shadow.estimate(rebuilt, len(rows) + len(picked))
     np.testing.assert_array_equal(estimates.price[: len(rows)], model.estimate(model.frame(rows)).price)
+
+
+def test_a_share_between_zero_and_one_compares_about_that_share_of_properties(
+    engine_factory, registered_models, tmp_path
+):
+    previous = str(registered_models.versions[1])
+    env = engine_env(registered_models, tmp_path, SHADOW_MODEL_VERSION=previous, ENGINE_SHADOW_SHARE="0.5")
+    running = engine_factory(env)
+    assert wait_settled(running).comparing
+    rows = list(registered_models.sample_rows)
+    key = labels(registered_models)
+    with running.client() as http:
+        for _ in range(40):
+            assert http.post("/v1/estimate", json={"properties": rows}).status_code == 200
+        # Drained (bounded): the compared counter stops moving once every offer has been through.
+        deadline, last = time.monotonic() + WAIT_BOUND, -1.0
+        while (found := shadow_samples(http))[f"engine_shadow_compared_total{{{key}}}"] != last:
+            last = found[f"engine_shadow_compared_total{{{key}}}"]
+            assert time.monotonic() < deadline
+            time.sleep(0.3)
+    compared = found[f"engine_shadow_compared_total{{{key}}}"]
+    # 40 requests of 5 properties, each compared with probability 0.5 — Binomial(200, 0.5): mean 100, standard deviation about 7; the bounds are seven deviations out.
+    assert 50 <= compared <= 150, compared
+    assert found[f"engine_shadow_abs_log_ratio_count{{{key}}}"] == compared
+    assert found.get(f"engine_shadow_dropped_total{{{key}}}", 0) == 0

@@ -1,0 +1,130 @@
+"""The shadow comparison's cost at concurrency 1, for engines from several source trees side by side: a
+plain engine from this tree, then one engine with the shadow on (ENGINE_SHADOW_SHARE=1) per tree named.
+
+    git worktree add /tmp/thread-shadow 8f55ab3
+    .venv/bin/python benchmarks/engine/shadow_trees.py --tree thread=/tmp/thread-shadow --tree process=. \\
+        [--rounds 10] [--seconds 4]
+
+Each tree's engine runs from that tree's code with this tree's virtualenv (the trees must need the same
+packages). Round after round, every engine gets the same single-property load at concurrency 1; the machine's
+other load falls on all of them, so the figure to read is each engine's p99 minus the plain engine's p99 in
+the same round, taken as the median over the rounds. Results land in .bench/engine/shadow-trees.json; the
+figures are in benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from benchmarks.engine import run as engine_run  # noqa: E402
+from benchmarks.engine.loadgen import run_load  # noqa: E402
+from benchmarks.engine.run import BENCH, HOST, MODEL_NAME, Server, ensure_model, python_env, sample_rows  # noqa: E402
+from benchmarks.engine.shadow import ensure_shadow_version, shadow_counters  # noqa: E402
+
+FIRST_PORT = 18201
+
+
+def start(name: str, tree: Path, env: dict[str, str], port: int, rows: list[dict]) -> Server:
+    """``python -m estimation_engine serve`` from ``tree`` (run.py starts engines in its REPO)."""
+    started_in = engine_run.REPO
+    engine_run.REPO = tree
+    try:
+        return engine_run.spawn_engine(name, env, port, BENCH / f"shadow-trees-{port}.log", rows)[0]
+    finally:
+        engine_run.REPO = started_in
+
+
+def parse_trees(values: list[str]) -> dict[str, Path]:
+    trees = {}
+    for value in values:
+        name, _, path = value.partition("=")
+        tree = Path(path).resolve()
+        if not name or name == "plain" or not (tree / "estimation_engine").is_dir():
+            raise SystemExit(f"--tree {value!r}: expected NAME=PATH, NAME not 'plain', PATH a source tree")
+        trees[name] = tree
+    return trees
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--tree", action="append", required=True, help="NAME=PATH of a source tree")
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--out", type=Path, default=BENCH / "shadow-trees.json")
+    args = parser.parse_args()
+    trees = {"plain": REPO, **parse_trees(args.tree)}
+    BENCH.mkdir(parents=True, exist_ok=True)
+    tracking, version, _ = ensure_model()
+    shadow = ensure_shadow_version(tracking, version)
+    rows = sample_rows(3000)
+    base = python_env() | {
+        "MODEL_NAME": MODEL_NAME,
+        "MODEL_VERSION": str(version),
+        "MLFLOW_TRACKING_URI": tracking,
+        "ENGINE_MODEL_CACHE_DIR": str(BENCH / "engine-cache"),
+        "ENGINE_LOG_LEVEL": "WARNING",
+    }
+    shadow_on = {"SHADOW_MODEL_VERSION": str(shadow), "ENGINE_SHADOW_SHARE": "1"}
+    report: dict = {
+        "load_avg_start": os.getloadavg(),
+        "trees": {k: str(v) for k, v in trees.items()},
+        "runs": [],
+    }
+    servers: dict[str, Server] = {}
+    try:
+        for offset, (name, tree) in enumerate(trees.items()):
+            env = base if name == "plain" else base | shadow_on
+            servers[name] = start(name, tree, env, FIRST_PORT + offset, rows)
+        deadline = time.monotonic() + 180
+        for name, server in servers.items():  # each shadow loaded (bounded), as shadow.py waits
+            while name != "plain" and "engine_shadow_compared_total" not in shadow_counters(server):
+                assert time.monotonic() < deadline, f"{name}: the shadow model did not load"
+                time.sleep(0.5)
+        singles = {name: [server.request([row]) for row in rows] for name, server in servers.items()}
+        for name, server in servers.items():
+            run_load(HOST, server.port, singles[name], concurrency=4, seconds=2.0)  # warm up
+        for round_ in range(args.rounds):
+            for name, server in servers.items():
+                outcome = run_load(HOST, server.port, singles[name], 1, args.seconds).summary()
+                report["runs"].append({"round": round_, "engine": name, **outcome})
+                print(json.dumps(report["runs"][-1]), flush=True)
+    finally:
+        for server in servers.values():
+            server.stop()
+    report["load_avg_end"] = os.getloadavg()
+    report["summary"] = summary(report["runs"], list(trees))
+    args.out.write_text(json.dumps(report, indent=2))
+    print(json.dumps(report["summary"], indent=2))
+    return 0
+
+
+def summary(runs: list[dict], names: list[str]) -> dict[str, dict[str, float]]:
+    by_engine: dict[str, dict[int, dict]] = {}
+    for run in runs:
+        by_engine.setdefault(run["engine"], {})[run["round"]] = run
+    plain = by_engine["plain"]
+    return {
+        name: {
+            "p99_ms_median": statistics.median(r["p99_ms"] for r in by_engine[name].values()),
+            "p99_minus_plain_ms_median": round(
+                statistics.median(r["p99_ms"] - plain[k]["p99_ms"] for k, r in by_engine[name].items()), 2
+            ),
+            "p50_ms_median": statistics.median(r["p50_ms"] for r in by_engine[name].values()),
+        }
+        for name in names
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())
