@@ -117,10 +117,11 @@ class ShadowMetrics:
             ["reason"],
             registry=registry,
         )
-        # Beyond the contract: comparisons skipped because the shadow worker was behind (its queue full).
+        # Beyond the contract: comparisons skipped (the worker behind, a failed batch, or the shadow process gone).
         self.dropped = Counter(
             "engine_shadow_dropped",
-            "Estimated properties not compared because the shadow comparison was behind.",
+            "Estimated properties not compared: the shadow comparison was behind, could not estimate a "
+            "batch, or its process is gone (expected count at ENGINE_SHADOW_SHARE below 1).",
             SHADOW_LABELS,
             registry=registry,
         )

@@ -68,6 +68,8 @@ class EngineState:
         self.failure: ModelLoadError | None = None
         self.serving: Serving | None = None
         self.shadow: ShadowComparison | None = None  # the canary's comparison, once the served model is ready
+        self._starting_shadow = threading.Lock()
+        self._closed = False
         self.started_at = time.monotonic()
         self._thread: threading.Thread | None = None
         self.evaluation_settled = threading.Event()  # set once the fast path is in use or ruled out
@@ -83,6 +85,8 @@ class EngineState:
         return self.status is not Status.LOADING and self.evaluation_settled.wait(timeout)
 
     def close(self) -> None:
+        with self._starting_shadow:  # a shadow is either started before this, and closed here, or never
+            self._closed = True
         if self.serving is not None:
             self.serving.scorer.close()
         if self.shadow is not None:
@@ -132,9 +136,12 @@ class EngineState:
         process of its own (shadow_process.py)."""
         if self.settings.shadow_version is None:
             return
-        shadow = ShadowComparison(self.settings, self.metrics.shadow, serving.served.model.card)
-        self.shadow = shadow
-        shadow.start()
+        with self._starting_shadow:
+            if self._closed:  # the engine stopped while the served model was loading
+                return
+            shadow = ShadowComparison(self.settings, self.metrics.shadow, serving.served.model.card)
+            self.shadow = shadow
+            shadow.start()
         serving.scorer.observer = shadow.offer
 
     def _prepare(self, served: ServedModel) -> Serving:

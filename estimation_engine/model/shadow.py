@@ -59,6 +59,7 @@ class ShadowComparison:
         self.failure: ModelLoadError | None = None
         self.process: ShadowProcess | None = None  # started by the worker; stopped by close()
         self._comparing = False
+        self._gone = False  # the shadow process died while comparing
         self._closing = threading.Event()
         self._offers: deque[tuple] = deque()  # appended by the scorer, taken by the worker
         self._random = np.random.default_rng()
@@ -77,6 +78,8 @@ class ShadowComparison:
     def offer(self, columns: Columns, rows: int, served: Estimates) -> None:
         """Called by the scorer after it delivered these estimates: queue a share of the rows, or drop them."""
         if not self._comparing:  # still loading, failed, gone, or share 0
+            if self._gone:  # said on /metrics, not only in the log: these would have been compared
+                self.metrics.dropped.labels(*self.labels).inc(rows * self.share)
             return
         if self.share >= 1.0:
             picked = None
@@ -90,18 +93,27 @@ class ShadowComparison:
         self._offers.append((columns, rows, picked, served))  # wakes no thread: the worker polls
 
     def close(self) -> None:
-        """Stop the worker, then the shadow process (by its pid, killed if it does not end in time)."""
+        """Stop the shadow process and the worker. SIGTERM first, so that a worker waiting on the child
+        (loading or mid-exchange) reads the end of the connection at once; the worker then reaps it."""
         self._closing.set()
         self._comparing = False
+        if self.process is not None:
+            self.process.terminate()
         if self._thread is not None and self._thread.is_alive():
             self._thread.join(timeout=5)  # a daemon thread: should it not end, it ends with the process
-        self._stop_process()
+        self._stop_process()  # if the worker did not (or never started); stop() runs once
 
     def _stop_process(self) -> None:
         if self.process is not None:
             self.process.stop()
 
     def _run(self) -> None:
+        try:
+            self._start_and_compare()
+        finally:
+            self._stop_process()  # reaped whatever ended the comparison: closed, failed, or gone
+
+    def _start_and_compare(self) -> None:
         if self.share == 0:
             log.warning(
                 "SHADOW_MODEL_VERSION=%s but ENGINE_SHADOW_SHARE=0: nothing is compared, the shadow model is "
@@ -121,7 +133,6 @@ class ShadowComparison:
             self._fail(ModelLoadError(LoadFailure.INVALID_ARTIFACT, f"loading failed: {error!r}"))
             return
         if description is None:  # closed while loading
-            self._stop_process()
             self.settled.set()
             return
         log.info(
@@ -145,11 +156,14 @@ class ShadowComparison:
         settings = self.settings.model_copy(
             update={"model_version": self.version, "shadow_model_version": None}
         )
+        if self._closing.is_set():
+            return None
         self.process = ShadowProcess(settings, self.served_card)
+        if self._closing.is_set():  # close() ran while it started, and saw no process to terminate
+            self.process.terminate()
         return self.process.wait_ready(stopping=self._closing.is_set)
 
     def _fail(self, error: ModelLoadError) -> None:
-        self._stop_process()  # it ended after saying why, or never started: reaped here
         self.failure = error
         self.metrics.load_failures.labels(error.reason.value).inc()
         log.error(
@@ -182,17 +196,31 @@ class ShadowComparison:
                     self._compare(items)
             except ShadowProcessGoneError as error:
                 if not self._closing.is_set():
-                    self._comparing = False
+                    self._gone, self._comparing = True, False
+                    self._drop(items)
+                    self._drop(self._taken_all())  # what was waiting; later offers count as they come
                     log.error(
-                        "%s; serving continues, nothing more is compared",
+                        "%s; serving continues, nothing more is compared (counted as dropped)",
                         error,
                         extra={"event": "shadow_process_gone"},
                     )
                 return
             except Exception:  # never let one odd batch stop the comparison; say so, without flooding
+                self._drop(items)
                 self._errors += 1
                 if self._errors == 1 or self._errors % 1000 == 0:
                     log.exception("shadow comparison failed (%d so far)", self._errors)
+
+    def _taken_all(self) -> list[tuple]:
+        taken = []
+        while self._offers:
+            taken.append(self._offers.popleft())
+        return taken
+
+    def _drop(self, items: list[tuple]) -> None:
+        rows = sum(_rows(item) for item in items)
+        if rows:
+            self.metrics.dropped.labels(*self.labels).inc(rows)
 
     def _gathered(self) -> tuple[list[tuple], bool]:
         """What was offered since the last batch, up to the batch size, and whether more is waiting.

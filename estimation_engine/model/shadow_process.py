@@ -26,10 +26,12 @@ import contextlib
 import gc
 import logging
 import os
+import select
 import signal
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from itertools import chain
 from multiprocessing.connection import Connection
@@ -76,7 +78,13 @@ class ShadowProcess:
                 env=env,
             )
         self._connection = Connection(ours.detach())
-        self._connection.send((settings, served_card))
+        self._stopped = False
+        self._stopping = threading.Lock()
+        try:
+            self._connection.send((settings, served_card))
+        except BaseException:
+            self.stop()
+            raise
 
     @property
     def pid(self) -> int:
@@ -94,7 +102,15 @@ class ShadowProcess:
                     LoadFailure.INVALID_ARTIFACT,
                     f"the shadow process (pid {self.pid}) exited with code {code} while loading",
                 )
-        reply = self._receive()
+        try:
+            reply = self._receive()
+        except ShadowProcessGoneError:
+            if stopping():  # terminated by close(): no failure of the shadow model
+                return None
+            raise ModelLoadError(
+                LoadFailure.INVALID_ARTIFACT,
+                f"the shadow process (pid {self.pid}) exited with code {self._exit_code()} while loading",
+            ) from None
         if reply[0] == "failed":
             raise ModelLoadError(LoadFailure(reply[1]), reply[2])
         return reply[1]
@@ -112,25 +128,43 @@ class ShadowProcess:
         price, low, high = np.frombuffer(reply[1], dtype=np.float64).reshape(3, rows)
         return Estimates(price, low, high)
 
+    def terminate(self) -> None:
+        """SIGTERM to the child, whatever it is doing (loading, estimating): a thread waiting on it then
+        reads the end of the connection. Safe from any thread; stop() still reaps it."""
+        if self._process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self._process.terminate()
+
     def stop(self) -> None:
-        """Ask the child to end, then kill it by its pid if it has not within STOP_SECONDS."""
-        with contextlib.suppress(OSError):  # already gone
-            self._connection.send(None)
-        self._connection.close()
-        try:
-            self._process.wait(timeout=STOP_SECONDS)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait(timeout=STOP_SECONDS)
+        """Ask the child to end, kill it by its pid if it has not within STOP_SECONDS, and reap it. Once,
+        whichever thread comes first; the other returns at once."""
+        with self._stopping:
+            if self._stopped:
+                return
+            self._stopped = True
+            with contextlib.suppress(OSError):  # already gone
+                self._connection.send(None)
+            self._connection.close()
+            try:
+                self._process.wait(timeout=STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait(timeout=STOP_SECONDS)
 
     def _receive(self) -> tuple:
         try:
             return self._connection.recv()
-        except (EOFError, OSError) as error:
-            code = self._process.poll()
+        except (EOFError, OSError, TypeError) as error:  # TypeError: the handle was closed by stop()
             raise ShadowProcessGoneError(
-                f"the shadow process (pid {self.pid}) is gone (exit code {code}): {error!r}"
+                f"the shadow process (pid {self.pid}) is gone (exit code {self._exit_code()}): {error!r}"
             ) from error
+
+    def _exit_code(self) -> int | None:
+        """The child's exit code once it has exited (it closed its end just before), or None."""
+        try:
+            return self._process.wait(timeout=1.0)
+        except subprocess.TimeoutExpired:
+            return None
 
 
 def _python_path() -> str:
@@ -148,13 +182,14 @@ def main(argv: list[str]) -> int:
     from estimation_engine.api.logs import configure_logging
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C reaches the engine, which stops us
-    connection = Connection(int(argv[0]))
+    descriptor = int(argv[0])
+    _exit_when_the_engine_is_gone(descriptor)
+    connection = Connection(descriptor)
     try:
         settings, served_card = connection.recv()
     except EOFError:
         return 0  # the engine went away before saying anything
     configure_logging(settings.log_level)
-    os.nice(NICENESS)
     with threadpool_limits(limits=1):  # one core's worth: the engine has the other
         model = _loaded(settings, served_card, connection)
         if model is not None:
@@ -170,13 +205,18 @@ def _loaded(settings: EngineSettings, served_card: ModelCard, connection: Connec
     try:
         model = ShadowModel(load_pinned_model(settings), served_card, settings.fast_path)
     except ModelLoadError as error:
-        connection.send(("failed", error.reason.value, str(error)))
+        with contextlib.suppress(OSError):  # the engine went away while we were loading
+            connection.send(("failed", error.reason.value, str(error)))
         return None
     except Exception as error:  # a bug or a library error: still only a load failure, said to the engine
         log.exception("shadow model load crashed")
-        connection.send(("failed", LoadFailure.INVALID_ARTIFACT.value, f"loading failed: {error!r}"))
+        with contextlib.suppress(OSError):
+            connection.send(("failed", LoadFailure.INVALID_ARTIFACT.value, f"loading failed: {error!r}"))
         return None
     gc.freeze()  # a long-lived heap: out of the collector's sight, as the engine's served model is
+    # Loaded at the engine's priority (as the thread-based shadow was, and so that a busy node cannot delay
+    # the comparison's start indefinitely); compared at the lowest.
+    os.nice(NICENESS)
     served = model.served
     description = {
         "name": served.name,
@@ -207,6 +247,25 @@ def _serve(model: ShadowModel, connection: Connection) -> None:
             connection.send(("error", repr(error)))
             continue
         connection.send(("estimates", reply))
+
+
+def _exit_when_the_engine_is_gone(descriptor: int) -> None:
+    """Exit as soon as the engine's end of the socket closes, even while loading (when nothing reads the
+    socket): POLLRDHUP reports the peer's close without consuming what it sent. Linux; elsewhere the child
+    notices at its next read."""
+    watch = getattr(select, "POLLRDHUP", None)
+    if watch is None:
+        return
+
+    def wait_for_hangup() -> None:
+        poller = select.poll()
+        poller.register(descriptor, watch)
+        while True:
+            for _, events in poller.poll():
+                if events & (watch | select.POLLHUP | select.POLLERR | select.POLLNVAL):
+                    os._exit(0)
+
+    threading.Thread(target=wait_for_hangup, name="engine-watch", daemon=True).start()
 
 
 class ShadowModel:
