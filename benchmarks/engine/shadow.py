@@ -55,6 +55,21 @@ def ensure_shadow_version(tracking: str, version: int) -> int:
     return registry.register(MODEL_NAME, run_id, uri, tags).version
 
 
+def benchmark_settings() -> tuple[dict[str, str], dict[str, str], str]:
+    """A plain engine's environment for the benchmark model, what turns its shadow comparison on (against a
+    second version, every property), and the model's sha256."""
+    tracking, version, sha256 = ensure_model()
+    shadow = ensure_shadow_version(tracking, version)
+    base = python_env() | {
+        "MODEL_NAME": MODEL_NAME,
+        "MODEL_VERSION": str(version),
+        "MLFLOW_TRACKING_URI": tracking,
+        "ENGINE_MODEL_CACHE_DIR": str(BENCH / "engine-cache"),
+        "ENGINE_LOG_LEVEL": "WARNING",
+    }
+    return base, {"SHADOW_MODEL_VERSION": str(shadow), "ENGINE_SHADOW_SHARE": "1"}, sha256
+
+
 def start(name: str, env: dict[str, str], rows: list[dict]) -> Server:
     port = PORTS[name]
     return spawn_engine(name, env, port, BENCH / f"shadow-bench-{port}.log", rows)[0]
@@ -98,20 +113,9 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=BENCH / "shadow.json")
     args = parser.parse_args()
     BENCH.mkdir(parents=True, exist_ok=True)
-    tracking, version, sha256 = ensure_model()
-    shadow = ensure_shadow_version(tracking, version)
+    base, shadow_on, sha256 = benchmark_settings()
     rows = sample_rows(3000)
-    base = python_env() | {
-        "MODEL_NAME": MODEL_NAME,
-        "MODEL_VERSION": str(version),
-        "MLFLOW_TRACKING_URI": tracking,
-        "ENGINE_MODEL_CACHE_DIR": str(BENCH / "engine-cache"),
-        "ENGINE_LOG_LEVEL": "WARNING",
-    }
-    envs = {
-        "without shadow": base,
-        "with shadow (100 %)": base | {"SHADOW_MODEL_VERSION": str(shadow), "ENGINE_SHADOW_SHARE": "1"},
-    }
+    envs = {"without shadow": base, "with shadow (100 %)": base | shadow_on}
     report: dict = {"load_avg_start": os.getloadavg(), "cpus": os.cpu_count(), "model": sha256, "runs": []}
     servers = {name: start(name, env, rows) for name, env in envs.items()}
     try:

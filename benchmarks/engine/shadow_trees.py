@@ -27,8 +27,8 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.engine import run as engine_run  # noqa: E402
 from benchmarks.engine.loadgen import run_load  # noqa: E402
-from benchmarks.engine.run import BENCH, HOST, MODEL_NAME, Server, ensure_model, python_env, sample_rows  # noqa: E402
-from benchmarks.engine.shadow import ensure_shadow_version, shadow_counters  # noqa: E402
+from benchmarks.engine.run import BENCH, HOST, Server, sample_rows  # noqa: E402
+from benchmarks.engine.shadow import benchmark_settings, shadow_counters  # noqa: E402
 
 FIRST_PORT = 18201
 
@@ -65,17 +65,8 @@ def main() -> int:
     args = parser.parse_args()
     trees = {"plain": REPO, **parse_trees(args.tree)}
     BENCH.mkdir(parents=True, exist_ok=True)
-    tracking, version, _ = ensure_model()
-    shadow = ensure_shadow_version(tracking, version)
+    base, shadow_on, _ = benchmark_settings()
     rows = sample_rows(3000)
-    base = python_env() | {
-        "MODEL_NAME": MODEL_NAME,
-        "MODEL_VERSION": str(version),
-        "MLFLOW_TRACKING_URI": tracking,
-        "ENGINE_MODEL_CACHE_DIR": str(BENCH / "engine-cache"),
-        "ENGINE_LOG_LEVEL": "WARNING",
-    }
-    shadow_on = {"SHADOW_MODEL_VERSION": str(shadow), "ENGINE_SHADOW_SHARE": "1"}
     report: dict = {
         "load_avg_start": os.getloadavg(),
         "trees": {k: str(v) for k, v in trees.items()},
