@@ -1,0 +1,216 @@
+"""The shadow model's own process: at the lowest priority, the columns it receives, and its lifecycle —
+stopped and reaped with the engine, gone with an engine killed outright (even while loading), a death or a
+failed batch counted while the engine keeps answering."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from estimation_engine.api.metrics import EngineMetrics
+from estimation_engine.api.validation import BatchValidator
+from estimation_engine.model.model_loading import ServedModel
+from estimation_engine.model.shadow import ShadowComparison, _as_lists
+from estimation_engine.model.shadow_process import NICENESS, ShadowModel
+from estimation_engine.settings import EngineSettings, UnknownCategoryPolicy
+from model_contract.artifact import Estimates
+from tests.conftest import REPO_ROOT, stalled_registry
+from tests.estimation_engine.conftest import engine_env
+from tests.estimation_engine.model.conftest import (
+    WAIT_BOUND,
+    drained,
+    labels,
+    shadow_samples,
+    wait_compared,
+    wait_settled,
+)
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie is not: it has exited, only not been reaped by whoever its parent now is)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+def reaped(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_the_shadow_model_runs_in_a_child_process_at_the_lowest_priority(shadow_engine):
+    """Not under the engine's interpreter lock, and only on CPU the served requests leave idle."""
+    process = shadow_engine.state.shadow.process
+    assert process is not None and process.pid != os.getpid() and alive(process.pid)
+    assert os.getpriority(os.PRIO_PROCESS, process.pid) == NICENESS == 19
+
+
+def test_stopping_the_engine_stops_its_shadow_process(engine_factory, registered_models, tmp_path):
+    previous = str(registered_models.versions[1])
+    running = engine_factory(engine_env(registered_models, tmp_path, SHADOW_MODEL_VERSION=previous))
+    comparison = wait_settled(running)
+    assert comparison.comparing
+    pid = comparison.process.pid
+    running.stop()
+    assert reaped(pid)  # ended and reaped by the engine, not left behind as a zombie
+
+
+def test_a_shadow_process_that_dies_ends_the_comparison_and_the_engine_keeps_answering(
+    engine_factory, registered_models, tmp_path
+):
+    previous = str(registered_models.versions[1])
+    running = engine_factory(engine_env(registered_models, tmp_path, SHADOW_MODEL_VERSION=previous))
+    comparison = wait_settled(running)
+    key = f"engine_shadow_compared_total{{{labels(registered_models)}}}"
+    body = {"properties": list(registered_models.sample_rows)}
+    with running.client() as http:
+        assert http.post("/v1/estimate", json=body).is_success
+        compared = wait_compared(http, key, 5)[key]
+        pid = comparison.process.pid
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + WAIT_BOUND
+        while comparison.comparing:  # noticed at the next exchange
+            assert http.post("/v1/estimate", json=body).is_success
+            assert time.monotonic() < deadline, "the dead shadow process was not noticed"
+            time.sleep(0.05)
+        for _ in range(3):
+            assert http.post("/v1/estimate", json=body).status_code == 200
+        assert http.get("/health/ready").status_code == 200
+        after = shadow_samples(http)
+    assert after[key] == compared  # nothing compared after it died
+    dropped = f"engine_shadow_dropped_total{{{labels(registered_models)}}}"
+    assert after[dropped] >= 3 * 5  # and what was offered since is counted, not silently lost
+    assert reaped(pid)
+
+
+def test_the_columns_cross_to_the_shadow_process_unchanged(reference_models, registered_models):
+    """The wire form (plain lists per offer) rebuilds the validated columns: values, dtypes, order."""
+    model = reference_models[registered_models.versions[1]]
+    rows = list(registered_models.sample_rows)
+    batch = BatchValidator(model.card, UnknownCategoryPolicy.WARN).validate(rows, "properties")
+    shadow = ShadowModel(ServedModel(model, "ames-price", 2, "0" * 64, "registry", None), model.card, False)
+    picked = np.array([0, 3])
+    names = tuple(batch.columns)
+    wire = pickle.dumps((names, [_as_lists(batch.columns, None), _as_lists(batch.columns, picked)]))
+    rebuilt = shadow.columns(*pickle.loads(wire))  # as the child receives them
+    assert tuple(rebuilt) == names
+    for name, values in batch.columns.items():
+        expected = np.concatenate([values, values[picked]])
+        assert rebuilt[name].dtype == expected.dtype, name
+        if expected.dtype == object:  # categories: the same strings, and missing where missing
+            assert [v if isinstance(v, str) else "<missing>" for v in rebuilt[name]] == [
+                v if isinstance(v, str) else "<missing>" for v in expected
+            ], name
+        else:
+            np.testing.assert_array_equal(rebuilt[name], expected, err_msg=name)
+    estimates = shadow.estimate(rebuilt, len(rows) + len(picked))
+    np.testing.assert_array_equal(estimates.price[: len(rows)], model.estimate(model.frame(rows)).price)
+
+
+def test_a_batch_the_shadow_cannot_estimate_is_counted_and_the_comparison_goes_on(
+    shadow_engine, registered_models
+):
+    comparison = shadow_engine.state.shadow
+    key = labels(registered_models)
+    body = {"properties": list(registered_models.sample_rows)}
+    with shadow_engine.client() as http:
+        before = drained(http, comparison, key)
+        price = np.array([100_000.0])
+        comparison.offer({"no_such_feature": np.array([1.0])}, 1, Estimates(price, price, price))
+        assert http.post("/v1/estimate", json=body).status_code == 200
+        after = drained(http, comparison, key)
+    dropped, compared = f"engine_shadow_dropped_total{{{key}}}", f"engine_shadow_compared_total{{{key}}}"
+    assert after[dropped] - before[dropped] >= 1  # the bad offer (and any gathered with it)
+    assert after[dropped] - before[dropped] + after[compared] - before[compared] == 1 + 5
+    assert comparison.comparing and alive(comparison.process.pid)
+
+
+def test_closing_while_the_shadow_model_loads_ends_the_child_at_once_and_counts_no_failure(
+    reference_models, registered_models
+):
+    model = reference_models[registered_models.versions[0]]
+    with stalled_registry() as url:  # the child's load waits on it
+        settings = EngineSettings.from_env(
+            {
+                "MODEL_NAME": registered_models.model_name,
+                "MODEL_VERSION": "1",
+                "SHADOW_MODEL_VERSION": "2",
+                "MLFLOW_TRACKING_URI": url,
+                "REGISTRY_RETRY_SECONDS": "120",
+            }
+        )
+        metrics = EngineMetrics()
+        comparison = ShadowComparison(settings, metrics.shadow, model.card)
+        comparison.start()
+        deadline = time.monotonic() + WAIT_BOUND
+        while comparison.process is None:
+            assert time.monotonic() < deadline, "the shadow process did not start"
+            time.sleep(0.05)
+        pid = comparison.process.pid
+        time.sleep(1.0)  # well into loading
+        started = time.monotonic()
+        comparison.close()
+        took = time.monotonic() - started
+    assert reaped(pid)
+    assert took < 5.0, f"close() took {took:.1f}s: the child was killed after the timeout, not terminated"
+    assert comparison.settled.is_set() and comparison.failure is None
+    assert (
+        metrics.registry.get_sample_value("engine_shadow_load_failures_total", {"reason": "invalid-artifact"})
+        is None
+    )
+
+
+def test_an_engine_killed_outright_takes_its_shadow_process_with_it(
+    reference_models, registered_models, tmp_path
+):
+    """Even while the child is loading (nothing reads the socket then): here from a registry that never
+    answers, under a 120 s retry budget it would otherwise sit out."""
+    card = tmp_path / "card.pickle"
+    card.write_bytes(pickle.dumps(reference_models[registered_models.versions[0]].card))
+    with stalled_registry() as url:
+        settings = {
+            "MODEL_NAME": registered_models.model_name,
+            "MODEL_VERSION": "2",
+            "MLFLOW_TRACKING_URI": url,
+            "REGISTRY_RETRY_SECONDS": "120",
+        }
+        engine = subprocess.Popen(  # stands in for the engine: starts a shadow process, then is killed
+            [sys.executable, "-c", ENGINE_STAND_IN, json.dumps(settings), str(card)],
+            cwd=REPO_ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            child = int(engine.stdout.readline())
+            time.sleep(2.0)  # importing, then waiting on the registry
+            assert alive(child)
+        finally:
+            engine.kill()
+            engine.wait(timeout=10)
+        deadline = time.monotonic() + 15
+        while alive(child):
+            assert time.monotonic() < deadline, f"shadow process {child} outlived its engine"
+            time.sleep(0.1)
+
+
+ENGINE_STAND_IN = """
+import json, pickle, sys, time
+from pathlib import Path
+from estimation_engine.model.shadow_process import ShadowProcess
+from estimation_engine.settings import EngineSettings
+process = ShadowProcess(EngineSettings.from_env(json.loads(sys.argv[1])), pickle.loads(Path(sys.argv[2]).read_bytes()))
+print(process.pid, flush=True)
+time.sleep(120)
+"""
