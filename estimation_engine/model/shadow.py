@@ -144,7 +144,7 @@ class ShadowComparison:
             "fast path" if description["fast_path"] else "pipeline",
             self.settings.model_version,
             self.share * 100,
-            self.process.pid if self.process is not None else None,
+            self.process.pid,
             extra={"event": "shadow_ready", "model_version": self.version},
         )
         self._create_children()
@@ -153,6 +153,8 @@ class ShadowComparison:
         self._serve()
 
     def _load(self) -> dict[str, object] | None:
+        """The shadow model's description once the child has loaded it, or None when closed meanwhile
+        (``self.process`` is set whenever this returns one)."""
         settings = self.settings.model_copy(
             update={"model_version": self.version, "shadow_model_version": None}
         )

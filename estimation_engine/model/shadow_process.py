@@ -10,9 +10,11 @@ The protocol, over a socket pair with ``multiprocessing.connection`` framing (pi
 
 - engine -> child, once: ``(settings, served card)``, the settings naming the shadow version as the model;
 - child -> engine, once: ``("ready", description)`` or ``("failed", reason, message)``;
-- engine -> child, per gathered batch: ``(columns, rows)``; the child answers ``("estimates", price, low,
-  high)`` or ``("error", text)``;
-- ``None``, or the engine's end closing (EOF, also when the engine is killed), ends the child.
+- engine -> child, per gathered batch: ``(names, values, rows)``, the columns as plain lists per offer (see
+  ``ShadowComparison``); the child answers ``("estimates", buffer)``, price, low and high as one float64
+  buffer, or ``("error", text)``;
+- ``None``, or the engine's end closing (also when the engine is killed, even while the child loads: it
+  watches for the hang-up), ends the child.
 
 The child loads the shadow version as the engine loads the served one: same loader, cache, sha256
 verification, retry budget and fast-path check.
@@ -96,12 +98,8 @@ class ShadowProcess:
         while not self._connection.poll(POLL_SECONDS):
             if stopping():
                 return None
-            code = self._process.poll()
-            if code is not None:
-                raise ModelLoadError(
-                    LoadFailure.INVALID_ARTIFACT,
-                    f"the shadow process (pid {self.pid}) exited with code {code} while loading",
-                )
+            if self._process.poll() is not None:
+                break  # exited: its end is closed, and the read below says so
         try:
             reply = self._receive()
         except ShadowProcessGoneError:

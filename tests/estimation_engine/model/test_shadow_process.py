@@ -137,39 +137,62 @@ def test_a_batch_the_shadow_cannot_estimate_is_counted_and_the_comparison_goes_o
     assert comparison.comparing and alive(comparison.process.pid)
 
 
+def loading_from(url: str, models, reference_models) -> tuple[ShadowComparison, EngineMetrics]:
+    """A comparison whose child is loading the shadow model from ``url`` (a registry that never answers,
+    under a 120 s retry budget), about a second into it."""
+    settings = EngineSettings.from_env(
+        {
+            "MODEL_NAME": models.model_name,
+            "MODEL_VERSION": "1",
+            "SHADOW_MODEL_VERSION": "2",
+            "MLFLOW_TRACKING_URI": url,
+            "REGISTRY_RETRY_SECONDS": "120",
+        }
+    )
+    metrics = EngineMetrics()
+    comparison = ShadowComparison(settings, metrics.shadow, reference_models[models.versions[0]].card)
+    comparison.start()
+    deadline = time.monotonic() + WAIT_BOUND
+    while comparison.process is None:
+        assert time.monotonic() < deadline, "the shadow process did not start"
+        time.sleep(0.05)
+    time.sleep(1.0)  # well into loading
+    return comparison, metrics
+
+
+def load_failures(metrics: EngineMetrics) -> float | None:
+    return metrics.registry.get_sample_value(
+        "engine_shadow_load_failures_total", {"reason": "invalid-artifact"}
+    )
+
+
 def test_closing_while_the_shadow_model_loads_ends_the_child_at_once_and_counts_no_failure(
     reference_models, registered_models
 ):
-    model = reference_models[registered_models.versions[0]]
-    with stalled_registry() as url:  # the child's load waits on it
-        settings = EngineSettings.from_env(
-            {
-                "MODEL_NAME": registered_models.model_name,
-                "MODEL_VERSION": "1",
-                "SHADOW_MODEL_VERSION": "2",
-                "MLFLOW_TRACKING_URI": url,
-                "REGISTRY_RETRY_SECONDS": "120",
-            }
-        )
-        metrics = EngineMetrics()
-        comparison = ShadowComparison(settings, metrics.shadow, model.card)
-        comparison.start()
-        deadline = time.monotonic() + WAIT_BOUND
-        while comparison.process is None:
-            assert time.monotonic() < deadline, "the shadow process did not start"
-            time.sleep(0.05)
+    with stalled_registry() as url:
+        comparison, metrics = loading_from(url, registered_models, reference_models)
         pid = comparison.process.pid
-        time.sleep(1.0)  # well into loading
         started = time.monotonic()
         comparison.close()
         took = time.monotonic() - started
     assert reaped(pid)
     assert took < 5.0, f"close() took {took:.1f}s: the child was killed after the timeout, not terminated"
     assert comparison.settled.is_set() and comparison.failure is None
-    assert (
-        metrics.registry.get_sample_value("engine_shadow_load_failures_total", {"reason": "invalid-artifact"})
-        is None
-    )
+    assert load_failures(metrics) is None
+
+
+def test_a_shadow_process_that_dies_while_loading_is_a_load_failure_naming_its_exit_code(
+    reference_models, registered_models
+):
+    with stalled_registry() as url:
+        comparison, metrics = loading_from(url, registered_models, reference_models)
+        pid = comparison.process.pid
+        os.kill(pid, signal.SIGKILL)
+        assert comparison.settled.wait(WAIT_BOUND)
+        comparison.close()
+    assert f"exited with code -{signal.SIGKILL.value} while loading" in str(comparison.failure)
+    assert load_failures(metrics) == 1
+    assert not comparison.comparing and reaped(pid)
 
 
 def test_an_engine_killed_outright_takes_its_shadow_process_with_it(
