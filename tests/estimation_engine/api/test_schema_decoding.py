@@ -44,6 +44,8 @@ def assert_same_batch(fast: ValidatedBatch, slow: ValidatedBatch) -> None:
     for name, column in slow.columns.items():
         if column.dtype == object:
             assert pd.Series(fast.columns[name]).equals(pd.Series(column)), name  # NaN equals NaN here
+            # ... and None equals NaN there: a missing category must be the same object on both paths
+            assert list(map(type, fast.columns[name])) == list(map(type, column)), name
         else:
             assert fast.columns[name].dtype == np.float64
             assert np.array_equal(fast.columns[name], column, equal_nan=True), name
@@ -89,6 +91,46 @@ def test_fast_path_equals_the_exhaustive_path_on_varied_valid_bodies(card, ames,
     fast = decoder.decode(body)
     assert fast is not None, "a valid body must take the fast path"
     assert_same_batch(fast, exhaustive(validator, body))
+
+
+def quiet_rows(ames: pd.DataFrame, card: ModelCard, count: int, seed: int) -> list[dict]:
+    """Real sales with nothing to warn about: numbers inside the training ranges, known levels only; some
+    optional categories null and some absent (both are missing)."""
+    generator = np.random.default_rng(seed)
+    ranges = card.training_ranges()
+    optional = [f.name for f in card.features if not f.required and f.kind == "categorical"]
+    rows = []
+    for record in ames.drop(columns="Sale_Price").sample(n=count, random_state=seed).to_dict("records"):
+        row = {}
+        for feature in card.features:
+            value = record.get(feature.name)
+            if pd.isna(value) or (feature.kind == "categorical" and value not in feature.categories):
+                continue
+            if feature.name in ranges:
+                value = min(max(value, ranges[feature.name].minimum), ranges[feature.name].maximum)
+            row[feature.name] = value
+        for name in generator.choice(optional, size=4, replace=False):
+            if generator.random() < 0.5:
+                row[name] = None
+            else:
+                row.pop(name, None)
+        rows.append(row)
+    return rows
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_body_with_nothing_to_warn_about_gives_the_exhaustive_paths_batch(reference_models, ames, seed):
+    """The batch checked all at once (no value outside a range, no unknown level) is the batch checked
+    feature by feature: the same columns, missing categories as NaN, no warning."""
+    card = next(iter(reference_models.values())).card
+    decoder, validator = decoders(card)
+    body = json.dumps({"properties": quiet_rows(ames, card, 40, seed)}).encode()
+    fast = decoder.decode(body)
+    assert fast is not None
+    assert fast.warnings == [[]] * 40
+    slow = exhaustive(validator, body)
+    assert_same_batch(fast, slow)
+    assert any(pd.isna(column).any() for column in slow.columns.values() if column.dtype == object)
 
 
 def test_integers_written_as_integers_and_as_floats_give_the_same_column(card, ames):
