@@ -26,7 +26,8 @@ which is why that check runs on every load rather than being trusted across scik
 difference is deliberate: where the pipeline's target transformer raises on a non-finite prediction
 (its input check), the compiled model returns it, and the engine answers 422 for that property.
 
-By job: ``compile.py`` builds the function from the fitted pipeline; ``tabulate.py`` turns categorical
+By job: ``compile.py`` builds the function from the fitted pipeline; ``inputs.py`` stacks a call's numbers
+and codes its categories once, for every transformer to read; ``tabulate.py`` turns categorical
 transformers (and the ColumnTransformer around them) into lookups; ``numeric.py`` evaluates numeric
 transformers; ``trees.py`` and ``tree_kernel.py`` the boosted trees; ``verify.py`` checks the result
 against ``pipeline.predict``. tests/estimation_engine/model/test_fast_model.py holds the equality tests

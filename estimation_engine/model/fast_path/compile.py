@@ -7,7 +7,8 @@ boosted trees are compiled; anything else raises UnsupportedModelError and the e
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 
 import numpy as np
 from sklearn.compose import ColumnTransformer, TransformedTargetRegressor
@@ -17,13 +18,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from estimation_engine.model.fast_path import Columns, Predict, UnsupportedModelError
-from estimation_engine.model.fast_path.tabulate import (
-    UNSEEN,
-    CategoryCodes,
-    Coders,
-    column_names,
-    compile_column_transformer,
-)
+from estimation_engine.model.fast_path.inputs import CategoryCodes, Coders, InputLayout, Inputs
+from estimation_engine.model.fast_path.tabulate import UNSEEN, column_names, compile_column_transformer
 from estimation_engine.model.fast_path.tree_kernel import RowThreads
 from estimation_engine.model.fast_path.trees import BoostedTrees
 from model_contract.artifact import Feature, ModelCard
@@ -34,16 +30,26 @@ def compile_pipeline(pipeline: object, card: ModelCard, threads: int = 1) -> Pre
     of a large batch are walked by up to ``threads`` threads."""
     features = {feature.name: feature for feature in card.features}
     coders = {name: CategoryCodes(levels) for name, levels in _known_levels(pipeline, features).items()}
-    inner = _compile(pipeline, features, coders, RowThreads(threads))
+    layout = InputLayout([f.name for f in card.features if f.kind == "numeric"], coders)
+    inner = _compile(pipeline, features, Compiling(coders, layout, RowThreads(threads)))
 
     def predict(columns: Columns, rows: int) -> np.ndarray:
-        # Each categorical column becomes level codes once; every tabulated transformer indexes by them.
-        coded = dict(columns)
-        for name, coder in coders.items():
-            coded[name] = coder.encode(columns[name], rows)
-        return inner(coded, rows)
+        # The numbers stacked and the categories coded once (inputs.py); every transformer reads those.
+        return inner(layout.inputs(columns, rows))
 
     return predict
+
+
+Inner = Callable[[Inputs], np.ndarray]  # a compiled estimator: its predictions for one call's inputs
+
+
+@dataclass(frozen=True)
+class Compiling:
+    """What every part of one model's compilation shares."""
+
+    coders: Coders
+    layout: InputLayout
+    threads: RowThreads
 
 
 def _known_levels(estimator: object, features: Mapping[str, Feature]) -> dict[str, list[str]]:
@@ -90,26 +96,24 @@ def nested_estimators(estimator: object) -> Iterator[object]:
         yield from nested_estimators(part)
 
 
-def _compile(
-    estimator: object, features: Mapping[str, Feature], coders: Coders, threads: RowThreads
-) -> Predict:
+def _compile(estimator: object, features: Mapping[str, Feature], compiling: Compiling) -> Inner:
     if isinstance(estimator, TransformedTargetRegressor):
-        return _target_transform(estimator, _compile(estimator.regressor_, features, coders, threads))
+        return _target_transform(estimator, _compile(estimator.regressor_, features, compiling))
     if isinstance(estimator, VotingRegressor):
-        members = [_compile(member, features, coders, threads) for member in estimator.estimators_]
+        members = [_compile(member, features, compiling) for member in estimator.estimators_]
         weights = estimator._weights_not_none
 
-        def vote(columns: Columns, rows: int) -> np.ndarray:
+        def vote(inputs: Inputs) -> np.ndarray:
             # VotingRegressor.predict, verbatim.
-            return np.average(np.asarray([m(columns, rows) for m in members]).T, axis=1, weights=weights)
+            return np.average(np.asarray([m(inputs) for m in members]).T, axis=1, weights=weights)
 
         return vote
     if isinstance(estimator, Pipeline):
-        return _pipeline(estimator, features, coders, threads)
+        return _pipeline(estimator, features, compiling)
     raise UnsupportedModelError(f"{type(estimator).__name__} at the top of a model")
 
 
-def _target_transform(estimator: TransformedTargetRegressor, inner: Predict) -> Predict:
+def _target_transform(estimator: TransformedTargetRegressor, inner: Inner) -> Inner:
     transformer, training_dim = estimator.transformer_, estimator._training_dim
     inverse = transformer.inverse_transform
     if type(transformer) is FunctionTransformer and transformer.inverse_func is not None:
@@ -118,9 +122,9 @@ def _target_transform(estimator: TransformedTargetRegressor, inner: Predict) -> 
         function, kw_args = transformer.inverse_func, transformer.inv_kw_args or {}
         inverse = lambda values: function(values, **kw_args)  # noqa: E731
 
-    def predict(columns: Columns, rows: int) -> np.ndarray:
+    def predict(inputs: Inputs) -> np.ndarray:
         # TransformedTargetRegressor.predict, verbatim.
-        pred = inner(columns, rows)
+        pred = inner(inputs)
         pred_trans = inverse(pred.reshape(-1, 1) if pred.ndim == 1 else pred)
         if training_dim == 1 and pred_trans.ndim == 2 and pred_trans.shape[1] == 1:
             pred_trans = pred_trans.squeeze(axis=1)
@@ -129,19 +133,17 @@ def _target_transform(estimator: TransformedTargetRegressor, inner: Predict) -> 
     return predict
 
 
-def _pipeline(
-    pipeline: Pipeline, features: Mapping[str, Feature], coders: Coders, threads: RowThreads
-) -> Predict:
+def _pipeline(pipeline: Pipeline, features: Mapping[str, Feature], compiling: Compiling) -> Inner:
     steps = [step for _, step in pipeline.steps if step not in (None, "passthrough")]
     if len(steps) != 2 or not isinstance(steps[0], ColumnTransformer):
         raise UnsupportedModelError("a pipeline other than ColumnTransformer -> regressor")
-    columns_of = compile_column_transformer(steps[0], features, coders)
+    columns_of = compile_column_transformer(steps[0], features, compiling.coders, compiling.layout)
     regressor = steps[1]
     if isinstance(regressor, HistGradientBoostingRegressor):
-        trees = BoostedTrees(regressor, columns_of, threads)
+        trees = BoostedTrees(regressor, columns_of, compiling.threads)
 
-        def boosted(columns: Columns, rows: int) -> np.ndarray:
-            return trees.predict(columns_of(columns, rows))
+        def boosted(inputs: Inputs) -> np.ndarray:
+            return trees.predict(columns_of(inputs))
 
         return boosted
     if not hasattr(regressor, "predict") or hasattr(regressor, "feature_names_in_"):
@@ -149,14 +151,14 @@ def _pipeline(
     if _plain_linear(regressor):
         coef, intercept = regressor.coef_, regressor.intercept_
 
-        def linear(columns: Columns, rows: int) -> np.ndarray:
+        def linear(inputs: Inputs) -> np.ndarray:
             # LinearModel._decision_function on a dense float64 array, minus its input validation.
-            return columns_of(columns, rows) @ coef + intercept
+            return columns_of(inputs) @ coef + intercept
 
         return linear
 
-    def predict(columns: Columns, rows: int) -> np.ndarray:
-        return regressor.predict(columns_of(columns, rows))
+    def predict(inputs: Inputs) -> np.ndarray:
+        return regressor.predict(columns_of(inputs))
 
     return predict
 

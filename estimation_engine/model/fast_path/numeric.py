@@ -13,15 +13,19 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, PowerTransformer, StandardScaler
 
-from estimation_engine.model.fast_path import Columns, UnsupportedModelError
+from estimation_engine.model.fast_path import UnsupportedModelError
+from estimation_engine.model.fast_path.inputs import Inputs
+
+FEW_ROWS = 16  # up to this many rows, Yeo-Johnson computes both branches and picks (see _yeo_johnson)
 
 
-def numeric_block(fitted: object, names: list[str]) -> Callable[[Columns, int], np.ndarray]:
+def numeric_block(fitted: object, positions: np.ndarray) -> Callable[[Inputs], np.ndarray]:
+    """The fitted transformer's output on the numeric features at ``positions`` of a call's numbers."""
     steps = fitted.steps if isinstance(fitted, Pipeline) else [("", fitted)]
     transforms = [_numeric_step(step) for _, step in steps if step not in (None, "passthrough")]
 
-    def block(columns: Columns, rows: int) -> np.ndarray:
-        values = np.column_stack([columns[name] for name in names])
+    def block(inputs: Inputs) -> np.ndarray:
+        values = inputs.numbers[:, positions]
         for transform in transforms:
             values = transform(values)
         return values
@@ -58,14 +62,24 @@ def _yeo_johnson(lambdas: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     """scipy.stats.yeojohnson(column, lambda) for every column at once.
 
     The same element-wise operations as scipy's ``_yeojohnson_transform`` per column (log1p, multiply,
-    expm1, divide on the selected values), done for all columns in four masked passes instead of a
-    dozen numpy calls per column: a single property costs microseconds instead of a third of a millisecond.
+    expm1, divide on the selected values), done for all columns at once instead of a dozen numpy calls per
+    column. A few rows take both branches everywhere and pick per element (fewer, cheaper calls than
+    masked assignment, which is what a single property pays for); many rows take masked passes, which
+    compute each element's branch only. Either way each element gets scipy's expression, so the same number.
     """
     eps = np.finfo(np.float64).eps
     zero = np.abs(lambdas) < eps  # columns whose positive part is log1p
     two = np.abs(lambdas - 2) <= eps  # columns whose negative part is -log1p(-x)
+    two_minus = 2 - lambdas
 
-    def transform(values: np.ndarray) -> np.ndarray:
+    def picked(values: np.ndarray) -> np.ndarray:
+        with np.errstate(all="ignore"):  # the branch not taken may divide by zero or log a negative
+            up, down = np.log1p(values), np.log1p(-values)
+            positive = np.where(zero, up, np.expm1(lambdas * up) / lambdas)
+            negative = np.where(two, -down, -np.expm1(two_minus * down) / two_minus)
+            return np.where(values >= 0, positive, negative)  # NaN is not >= 0: negative, as in scipy
+
+    def masked(values: np.ndarray) -> np.ndarray:
         out = np.zeros_like(values, dtype=np.float64)
         lam = np.broadcast_to(lambdas, values.shape)
         with np.errstate(invalid="ignore"):
@@ -77,6 +91,9 @@ def _yeo_johnson(lambdas: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
             out[general] = -np.expm1((2 - lam[general]) * np.log1p(-values[general])) / (2 - lam[general])
             out[logarithmic] = -np.log1p(-values[logarithmic])
         return out
+
+    def transform(values: np.ndarray) -> np.ndarray:
+        return picked(values) if values.shape[0] <= FEW_ROWS else masked(values)
 
     return transform
 

@@ -1,7 +1,7 @@
 """Categorical transformers as lookups, and the ColumnTransformer that holds them, compiled.
 
-Each categorical column becomes level codes once per request (the card's levels and any other level a
-fitted encoder knows, then missing, then unseen); encoders and imputers, which map each value
+Each categorical column becomes level codes once per request (inputs.py: the card's levels and any other
+level a fitted encoder knows, then missing, then unseen); encoders and imputers, which map each value
 independently, are tabulated at load by running the fitted transformer itself on every level, so a
 request costs one gather per transformer.
 """
@@ -17,40 +17,16 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
 
-from estimation_engine.model.fast_path import Columns, UnsupportedModelError
+from estimation_engine.model.fast_path import UnsupportedModelError
+from estimation_engine.model.fast_path.inputs import Coders, InputLayout, Inputs
 from estimation_engine.model.fast_path.numeric import numeric_block
 from model_contract.artifact import Feature
-
-Coders = Mapping[str, "CategoryCodes"]
 
 UNSEEN = "\x00unseen level\x00"
 _LOOKUP_TRANSFORMERS = (OrdinalEncoder, OneHotEncoder, SimpleImputer)
 
 
-class CategoryCodes:
-    """A categorical column's values as integer codes: its levels 0..n-1, then missing, then unseen."""
-
-    def __init__(self, levels: Sequence[str]) -> None:
-        self.levels = list(levels)
-        self.missing, self.unseen = len(self.levels), len(self.levels) + 1
-        self.index = _LevelIndex({level: code for code, level in enumerate(self.levels)})
-        self.index[np.nan] = self.missing  # found by identity: validation writes np.nan itself for missing
-        self.index.codes = self
-
-    def encode(self, values: np.ndarray, rows: int) -> np.ndarray:
-        # One C-level pass of dictionary lookups; only values that are not known levels reach Python.
-        return np.fromiter(map(self.index.__getitem__, values.tolist()), dtype=np.intp, count=rows)
-
-
-class _LevelIndex(dict):
-    """level -> code; anything else is missing (a float: NaN, see validation.py) or an unseen level."""
-
-    codes: CategoryCodes
-
-    def __missing__(self, value: object) -> int:
-        return self.codes.unseen if value.__class__ is str else self.codes.missing
-
-
+Block = Callable[[Inputs], np.ndarray]  # one transformer's output columns for a call's inputs
 # Provenance of each output column: the finite set of values a tabulated column can take, or None.
 Provenance = list[np.ndarray | None]
 
@@ -58,7 +34,7 @@ Provenance = list[np.ndarray | None]
 class OuterTransform:
     """A fitted ColumnTransformer's dense output: its blocks side by side (ColumnTransformer._hstack)."""
 
-    def __init__(self, blocks: list[tuple[Callable[[Columns, int], np.ndarray], Tabulated | None]]) -> None:
+    def __init__(self, blocks: list[tuple[Block, Tabulated | None]], layout: InputLayout) -> None:
         self.blocks = blocks
         self.provenance: Provenance = []
         self._owner: list[tuple[Tabulated, int] | None] = []
@@ -67,12 +43,12 @@ class OuterTransform:
                 self.provenance += tabulated.provenance()
                 self._owner += [(tabulated, column) for column in range(tabulated.width)]
             else:
-                width = block(_ONE_ROW_PROBE, 1).shape[1]
+                width = block(layout.probe()).shape[1]
                 self.provenance += [None] * width
                 self._owner += [None] * width
 
-    def __call__(self, columns: Columns, rows: int) -> np.ndarray:
-        return np.hstack([block(columns, rows) for block, _ in self.blocks])
+    def __call__(self, inputs: Inputs) -> np.ndarray:
+        return np.hstack([block(inputs) for block, _ in self.blocks])
 
     def remap(self, column: int, mapping: Callable[[np.ndarray], np.ndarray]) -> None:
         """Fold a value mapping that always follows this output column into its table."""
@@ -82,22 +58,12 @@ class OuterTransform:
         owner[0].remap(owner[1], mapping)
 
 
-class _ProbeColumns(dict):
-    """One row of anything: 1.0 for every numeric column a block reads, to learn the block's width."""
-
-    def __missing__(self, name: str) -> np.ndarray:
-        return np.array([1.0])
-
-
-_ONE_ROW_PROBE = _ProbeColumns()
-
-
 def compile_column_transformer(
-    transformer: ColumnTransformer, features: Mapping[str, Feature], coders: Coders
+    transformer: ColumnTransformer, features: Mapping[str, Feature], coders: Coders, layout: InputLayout
 ) -> OuterTransform:
     if transformer.sparse_output_:
         raise UnsupportedModelError("sparse ColumnTransformer output")
-    blocks: list[tuple[Callable[[Columns, int], np.ndarray], Tabulated | None]] = []
+    blocks: list[tuple[Block, Tabulated | None]] = []
     for name, fitted, selection in transformer.transformers_:
         if isinstance(fitted, str) and fitted == "drop":
             continue
@@ -106,17 +72,17 @@ def compile_column_transformer(
             continue
         kinds = {features[column].kind for column in names}
         if kinds == {"categorical"} and _is_lookup(fitted):
-            tabulated = _tabulate(fitted, names, coders)
+            tabulated = _tabulate(fitted, names, coders, layout)
             blocks.append((tabulated.block, tabulated))
         elif kinds == {"numeric"} and isinstance(fitted, str) and fitted == "passthrough":
-            blocks.append((_passthrough_block(names), None))
+            blocks.append((_passthrough_block(layout.columns_of(names)), None))
         elif kinds == {"numeric"} and not isinstance(fitted, str):
-            blocks.append((numeric_block(fitted, names), None))
+            blocks.append((numeric_block(fitted, layout.columns_of(names)), None))
         else:
             raise UnsupportedModelError(
                 f"transformer {name!r} ({type(fitted).__name__}) on {sorted(kinds)} columns"
             )
-    return OuterTransform(blocks)
+    return OuterTransform(blocks, layout)
 
 
 def column_names(selection: object, features: Mapping[str, Feature], name: str) -> list[str]:
@@ -139,7 +105,12 @@ class Tabulated:
     single input column that determines it (or one value, for a column no input moves)."""
 
     def __init__(
-        self, names: list[str], tables: list[np.ndarray], targets: list[np.ndarray], constant: np.ndarray
+        self,
+        names: list[str],
+        tables: list[np.ndarray],
+        targets: list[np.ndarray],
+        constant: np.ndarray,
+        layout: InputLayout,
     ):
         """``tables[j]`` holds, by level code of input ``names[j]``, the values of the output columns
         ``targets[j]``; ``constant`` the values of every output column for the base row."""
@@ -152,15 +123,15 @@ class Tabulated:
             for position, column in enumerate(target):
                 pieces[column] = table[:, position]
         self.source = source
+        # The Inputs' codes column each output column is looked up by (layout.no_input: none, code 0).
+        code_columns = [layout.code_column[name] for name in names] + [layout.no_input]
+        self.gather = np.array(code_columns, dtype=np.intp)[source]
         self.start = np.cumsum([0] + [len(piece) for piece in pieces[:-1]]).astype(np.intp)
         self.stop = self.start + [len(piece) for piece in pieces]
         self.values = np.concatenate(pieces).astype(np.float64)
 
-    def block(self, columns: Columns, rows: int) -> np.ndarray:
-        codes = np.zeros((rows, len(self.names) + 1), dtype=np.intp)  # the last: the constants' code 0
-        for j, name in enumerate(self.names):
-            codes[:, j] = columns[name]
-        return self.values[self.start + codes[:, self.source]]
+    def block(self, inputs: Inputs) -> np.ndarray:
+        return self.values[self.start + inputs.codes[:, self.gather]]
 
     def provenance(self) -> Provenance:
         return [np.unique(self.values[a:b]) for a, b in zip(self.start, self.stop, strict=True)]
@@ -170,7 +141,7 @@ class Tabulated:
         self.values[part] = mapping(self.values[part])
 
 
-def _tabulate(transformer: object, names: list[str], coders: Coders) -> Tabulated:
+def _tabulate(transformer: object, names: list[str], coders: Coders, layout: InputLayout) -> Tabulated:
     """Run the fitted transformer once over probe rows that vary one column at a time through all its
     levels, then missing, then unseen (the order of the level codes), the others held at a base row; read
     off which output columns each input column determines. An output column moved by two input columns
@@ -201,11 +172,11 @@ def _tabulate(transformer: object, names: list[str], coders: Coders) -> Tabulate
         owner[moved] = position
         tables.append(np.ascontiguousarray(segment[:, moved]))
         targets.append(moved)
-    return Tabulated(names, tables, targets, output[0].copy())
+    return Tabulated(names, tables, targets, output[0].copy(), layout)
 
 
-def _passthrough_block(names: list[str]) -> Callable[[Columns, int], np.ndarray]:
-    def block(columns: Columns, rows: int) -> np.ndarray:
-        return np.column_stack([columns[name] for name in names])
+def _passthrough_block(positions: np.ndarray) -> Block:
+    def block(inputs: Inputs) -> np.ndarray:
+        return inputs.numbers[:, positions]
 
     return block
