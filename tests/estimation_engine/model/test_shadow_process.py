@@ -54,7 +54,11 @@ def test_the_shadow_model_runs_in_a_child_process_at_the_lowest_priority(shadow_
     """Not under the engine's interpreter lock, and only on CPU the served requests leave idle."""
     process = shadow_engine.state.shadow.process
     assert process is not None and process.pid != os.getpid() and alive(process.pid)
-    assert os.getpriority(os.PRIO_PROCESS, process.pid) == NICENESS == 19
+    threads = [int(task.name) for task in Path(f"/proc/{process.pid}/task").iterdir()]
+    assert len(threads) > 1  # the hang-up watch at least, started before the model loaded
+    for thread in threads:  # each thread: on Linux, priority and policy are a thread's, not the process's
+        assert os.getpriority(os.PRIO_PROCESS, thread) == NICENESS == 19
+        assert os.sched_getscheduler(thread) == os.SCHED_IDLE
 
 
 def test_stopping_the_engine_stops_its_shadow_process(engine_factory, registered_models, tmp_path):
