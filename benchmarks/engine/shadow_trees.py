@@ -1,5 +1,6 @@
 """The shadow comparison's cost at concurrency 1, for engines from several source trees side by side: a
-plain engine from this tree, then one engine with the shadow on (ENGINE_SHADOW_SHARE=1) per tree named.
+plain engine from this tree, then one engine with the shadow on (ENGINE_SHADOW_SHARE=1) per tree named, and
+one without it per ``--plain-tree`` named (to see what a tree's request path costs, shadow aside).
 
     git worktree add /tmp/thread-shadow 8f55ab3
     .venv/bin/python benchmarks/engine/shadow_trees.py --tree thread=/tmp/thread-shadow --tree process=. \\
@@ -59,11 +60,15 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--tree", action="append", required=True, help="NAME=PATH of a source tree")
+    parser.add_argument(
+        "--plain-tree", action="append", default=[], help="NAME=PATH: a tree whose engine runs without shadow"
+    )
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--out", type=Path, default=BENCH / "shadow-trees.json")
     args = parser.parse_args()
-    trees = {"plain": REPO, **parse_trees(args.tree)}
+    plain_trees = {"plain": REPO, **parse_trees(args.plain_tree)}
+    trees = {**plain_trees, **parse_trees(args.tree)}
     BENCH.mkdir(parents=True, exist_ok=True)
     base, shadow_on, _ = benchmark_settings()
     rows = sample_rows(3000)
@@ -75,11 +80,11 @@ def main() -> int:
     servers: dict[str, Server] = {}
     try:
         for offset, (name, tree) in enumerate(trees.items()):
-            env = base if name == "plain" else base | shadow_on
+            env = base if name in plain_trees else base | shadow_on
             servers[name] = start(name, tree, env, FIRST_PORT + offset, rows)
         deadline = time.monotonic() + 180
         for name, server in servers.items():  # each shadow loaded (bounded), as shadow.py waits
-            while name != "plain" and "engine_shadow_compared_total" not in shadow_counters(server):
+            while name not in plain_trees and "engine_shadow_compared_total" not in shadow_counters(server):
                 assert time.monotonic() < deadline, f"{name}: the shadow model did not load"
                 time.sleep(0.5)
         singles = {name: [server.request([row]) for row in rows] for name, server in servers.items()}
