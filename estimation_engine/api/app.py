@@ -38,8 +38,6 @@ from estimation_engine.api.api_schema import (
 from estimation_engine.api.http_io import (
     HttpProblemError,
     json_response,
-    object_with,
-    parse_json,
     problem_response,
     read_body,
 )
@@ -218,14 +216,7 @@ class _Api:
         """The body's properties as validated columns: by the model's compiled schema when the body fits
         it, else by parsing it generically and checking every field, so that each problem is named."""
         try:
-            batch = serving.decoders[location].decode(body)
-            if batch is None:
-                items = object_with(
-                    parse_json(body), location, f'{{"{location}": [{{"feature": value, ...}}]}}'
-                )
-                if isinstance(items, list) and len(items) > self.settings.max_batch_size:
-                    raise TooManyItemsError(len(items))
-                batch = serving.validator.validate(items, location)
+            batch = serving.decoders[location].batch(body)
         except TooManyItemsError as over:
             limit = f"{over.count} items, over the limit of {self.settings.max_batch_size} per request"
             raise HttpProblemError(413, f"{location}: {limit}", [Problem(location, limit)]) from None

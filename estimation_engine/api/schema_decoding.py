@@ -23,7 +23,8 @@ from typing import Annotated, Any
 
 import msgspec
 
-from estimation_engine.api.validation import BatchValidator, ValidatedBatch
+from estimation_engine.api.http_io import object_with, parse_json
+from estimation_engine.api.validation import BatchSource, BatchValidator, ValidatedBatch
 from estimation_engine.settings import UnknownCategoryPolicy
 from model_contract.artifact import Feature, ModelCard
 
@@ -61,6 +62,20 @@ class SchemaDecoder:
         # astuple gives a property's values in the struct's field order; this puts them in signature order.
         order = item.__struct_fields__
         self._signature_order = [order.index(f"f{position}") for position in range(self.width)]
+
+    def batch(self, body: bytes) -> ValidatedBatch:
+        """The body's properties as validated columns: by the compiled schema when the body fits it, else
+        parsed generically and checked field by field, so that each problem is named (InvalidInputError,
+        TooManyItemsError; HttpProblemError for a body that is no such batch). The batch keeps the body
+        it came from (the shadow process validates it again, shadow.py)."""
+        batch = self.decode(body)
+        if batch is None:
+            items = object_with(parse_json(body), self.key, f'{{"{self.key}": [{{"feature": value, ...}}]}}')
+            if isinstance(items, list) and len(items) > self.max_items:
+                raise TooManyItemsError(len(items))
+            batch = self.validator.validate(items, self.key)
+        batch.source = BatchSource(self.key, body)
+        return batch
 
     def decode(self, body: bytes) -> ValidatedBatch | None:
         """The validated batch, or None when the body does not fit the schema (or holds no property).

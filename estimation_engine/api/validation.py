@@ -9,8 +9,9 @@ request cannot make the error response itself huge.
 Numbers are also held against the range each feature had in the training rows (recorded in the model
 card): a value outside it is estimated with a warning naming the field, the value and the range, since a
 tree answers as at the nearest extreme and a linear member extrapolates; a value more than
-``FAR_OUTSIDE_FACTOR`` times the feature's scale beyond it is refused, as nothing the model learned says
-anything about it (a typo, or a value in the wrong unit). Models trained before ranges were recorded are served without either check.
+``FAR_OUTSIDE_FACTOR`` (range_limits.py) times the feature's scale beyond it is refused, as nothing the
+model learned says anything about it (a typo, or a value in the wrong unit). Models trained before ranges
+were recorded are served without either check.
 
 What the model answers is checked too (``unestimable_rows``), since the linear member can overflow well
 inside those bounds: an answer that is not a finite positive price, or is more than
@@ -27,15 +28,11 @@ from typing import Any
 
 import numpy as np
 
+from estimation_engine.api.range_limits import RangeLimits, plain_number
 from estimation_engine.settings import UnknownCategoryPolicy
-from model_contract.artifact import Estimates, Feature, ModelCard, TrainingRange
+from model_contract.artifact import Estimates, Feature, ModelCard
 
 MAX_REPORTED_PROBLEMS = 50
-# How far beyond the training range a number may lie, in units of the feature's scale (TrainingRange.scale:
-# its span or largest magnitude), before it is refused rather than estimated: two orders of magnitude.
-# Generous on purpose, since what the model answers is checked too: a living area of 500,000 sq ft against
-# Ames' 407-5,642 is still estimated with a warning when the answer is a price; 1e16 is refused.
-FAR_OUTSIDE_FACTOR = 100.0
 # An answer more than this factor below the cheapest or above the dearest training price is no estimate
 # (Ames: under $1,279 or over $7.55 million); only a value outside the training range produces one.
 PLAUSIBLE_PRICE_FACTOR = 10.0
@@ -72,6 +69,14 @@ class InvalidInputError(ValueError):
         super().__init__(summary + (f" (and {more} more)" if more > 0 else ""))
 
 
+@dataclass(frozen=True)
+class BatchSource:
+    """The request body a batch was validated from, and its top-level key ("properties", "data")."""
+
+    key: str
+    body: bytes
+
+
 @dataclass
 class ValidatedBatch:
     """The batch as the model's typed columns, in signature order, plus per-property warnings."""
@@ -81,41 +86,7 @@ class ValidatedBatch:
     warnings: list[list[str]] = field(default_factory=list)
     unknown_categories: dict[str, int] = field(default_factory=dict)
     out_of_range: dict[str, list[int]] = field(default_factory=dict)  # feature -> rows warned about
-
-
-@dataclass(frozen=True)
-class _Limits:
-    """A numeric feature's training range and the wider bounds beyond which a value is refused."""
-
-    name: str
-    seen: TrainingRange
-    lowest: float
-    highest: float
-
-    @classmethod
-    def of(cls, name: str, seen: TrainingRange) -> _Limits:
-        # A feature always zero in training has no scale: its values are warned about, never refused.
-        margin = FAR_OUTSIDE_FACTOR * seen.scale if seen.scale > 0 else math.inf
-        return cls(name, seen, seen.minimum - margin, seen.maximum + margin)
-
-    def outside(self, column: np.ndarray) -> np.ndarray:
-        """Rows whose value lies outside the training range (missing values never do)."""
-        return np.flatnonzero((column < self.seen.minimum) | (column > self.seen.maximum))
-
-    def refused(self, value: float) -> bool:
-        return value < self.lowest or value > self.highest
-
-    def seen_text(self) -> str:
-        return f"the range seen in training ({_number(self.seen.minimum)} to {_number(self.seen.maximum)})"
-
-    def warning(self, value: float) -> str:
-        return f"{self.name}: {_number(value)} is outside {self.seen_text()}; the estimate extrapolates"
-
-    def refusal(self, value: float) -> str:
-        return (
-            f"{_number(value)} is too far outside {self.seen_text()} to estimate: this model takes "
-            f"{self.name} from {self.lowest:.6g} to {self.highest:.6g}"
-        )
+    source: BatchSource | None = None  # set by SchemaDecoder.batch: what to validate again to get this batch
 
 
 class _Problems:
@@ -144,7 +115,7 @@ class BatchValidator:
         self.names = frozenset(card.feature_names)
         self.unknown_categories = unknown_categories
         self._categories = {f.name: frozenset(f.categories) for f in card.features if f.kind == "categorical"}
-        self._limits = {name: _Limits.of(name, seen) for name, seen in card.training_ranges().items()}
+        self._limits = {name: RangeLimits.of(name, seen) for name, seen in card.training_ranges().items()}
         numeric = [f for f in card.features if f.kind == "numeric"]
         self._numeric_positions = [i for i, f in enumerate(card.features) if f.kind == "numeric"]
         self._categorical_positions = [i for i, f in enumerate(card.features) if f.kind != "numeric"]
@@ -313,7 +284,7 @@ class BatchValidator:
     def _implausible(self, price: float) -> str:
         if not (math.isfinite(price) and price > 0) or self._prices is None:
             return f"its answer ({price:.4g}) is not a finite positive price"
-        seen = f"{_number(self._prices.minimum)} to {_number(self._prices.maximum)}"
+        seen = f"{plain_number(self._prices.minimum)} to {plain_number(self._prices.maximum)}"
         return f"its answer ({price:.4g}) is over {PLAUSIBLE_PRICE_FACTOR:g} times beyond the training prices ({seen})"
 
     def unestimable(
@@ -334,7 +305,7 @@ class BatchValidator:
             if not names:
                 problems.add(f"{location}[{row}]", answer)
             for name in names or ():
-                value = _number(float(batch.columns[name][row]))
+                value = plain_number(float(batch.columns[name][row]))
                 problems.add(
                     f"{location}[{row}].{name}",
                     f"{answer}: {value} is outside {self._limits[name].seen_text()}",
@@ -408,11 +379,6 @@ def _numeric_problem(value: Any) -> str | None:
     except OverflowError:
         return "number is out of range"
     return None if math.isfinite(number) else "number is out of range (not finite)"
-
-
-def _number(value: float) -> str:
-    """A number as people write it: 5642, 0.25, 1e+16 (ten significant digits)."""
-    return f"{value:.10g}"
 
 
 def _json_type(value: Any) -> str:
