@@ -7,8 +7,15 @@ the app does not serve, so random URLs cannot grow the label set.
 
 from __future__ import annotations
 
+import math
+import threading
+from collections.abc import Iterator, Sequence
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -97,14 +104,14 @@ class ShadowMetrics:
             [*SHADOW_LABELS, "threshold"],
             registry=registry,
         )
-        self.abs_log_ratio = Histogram(
+        self.abs_log_ratio = CountedHistogram(
             "engine_shadow_abs_log_ratio",
             "|ln(new price / shadow price)| per compared property.",
             SHADOW_LABELS,
             buckets=ABS_LOG_RATIO_BUCKETS,
             registry=registry,
         )
-        self.width_ratio = Histogram(
+        self.width_ratio = CountedHistogram(
             "engine_shadow_interval_width_ratio",
             "Width of the new prediction interval over the shadow model's, per compared property.",
             SHADOW_LABELS,
@@ -125,3 +132,71 @@ class ShadowMetrics:
             SHADOW_LABELS,
             registry=registry,
         )
+
+
+class CountedHistogram(Collector):
+    """A labelled histogram fed with bucket counts rather than observations: the shadow process buckets a
+    whole batch with numpy, and the engine adds the counts under one lock instead of observing property by
+    property under its interpreter lock. Exposed as prometheus_client's Histogram is (``_bucket`` with
+    cumulative ``le`` counts up to ``+Inf``, ``_count``, ``_sum``), without the ``_created`` series."""
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        labelnames: Sequence[str],
+        buckets: Sequence[float],
+        registry: CollectorRegistry,
+    ) -> None:
+        self.name, self.documentation, self.labelnames = name, documentation, tuple(labelnames)
+        bounds = [float(bound) for bound in buckets]
+        self.upper_bounds = bounds if bounds[-1] == math.inf else [*bounds, math.inf]
+        self._children: dict[tuple[str, ...], BucketCounts] = {}
+        self._lock = threading.Lock()
+        registry.register(self)
+
+    def labels(self, *values: str) -> BucketCounts:
+        """The series of these label values, created at 0 (it then shows on /metrics)."""
+        key = tuple(str(value) for value in values)
+        if len(key) != len(self.labelnames):
+            raise ValueError(f"{self.name}: expected labels {self.labelnames}, got {key}")
+        with self._lock:
+            return self._children.setdefault(key, BucketCounts(len(self.upper_bounds)))
+
+    def describe(self) -> Iterator[HistogramMetricFamily]:
+        yield HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        family = HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
+        with self._lock:
+            children = list(self._children.items())
+        for values, child in children:
+            counts, total = child.snapshot()
+            cumulative, buckets = 0, []
+            for bound, count in zip(self.upper_bounds, counts, strict=True):
+                cumulative += count
+                buckets.append((floatToGoString(bound), cumulative))
+            family.add_metric(list(values), buckets, total)
+        yield family
+
+
+class BucketCounts:
+    """One series of a CountedHistogram: per-bucket counts (not cumulative) and the sum of the values."""
+
+    def __init__(self, buckets: int) -> None:
+        self._counts = [0] * buckets
+        self._sum = 0.0
+        self._lock = threading.Lock()
+
+    def add(self, counts: Sequence[int], total: float) -> None:
+        """``counts[i]`` values fell in bucket i (the first whose upper bound is >= the value); ``total``
+        is their sum."""
+        if len(counts) != len(self._counts):
+            raise ValueError(f"expected {len(self._counts)} bucket counts, got {len(counts)}")
+        with self._lock:
+            self._counts = [mine + int(more) for mine, more in zip(self._counts, counts, strict=True)]
+            self._sum += float(total)
+
+    def snapshot(self) -> tuple[list[int], float]:
+        with self._lock:
+            return list(self._counts), self._sum

@@ -62,9 +62,9 @@ class Scorer:
         self.threads = threads
         self.max_rows_per_call = max_rows_per_call
         self.coalesce = coalesce
-        # Called with each model call's columns, row count and estimates once they are delivered (the
-        # shadow comparison's offer, shadow.py); must not block.
-        self.observer: Callable[[dict[str, np.ndarray], int, Estimates], None] | None = None
+        # Called with each model call's batches and estimates once they are delivered (the shadow
+        # comparison's offer, shadow.py); must not block.
+        self.observer: Callable[[list[ValidatedBatch], Estimates], None] | None = None
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
         self._carry: _Job | None = None
         self._thread = threading.Thread(target=self._run, name="scorer", daemon=True)
@@ -153,7 +153,7 @@ class Scorer:
             start = end
         observer = self.observer  # read once: set when a shadow comparison starts
         if observer is not None:  # after delivering: the answers never wait for it
-            observer(columns, rows, estimates)
+            observer([job.batch for job in jobs], estimates)
 
 
 def _deliver(job: _Job, result: Estimates | None = None, error: BaseException | None = None) -> None:

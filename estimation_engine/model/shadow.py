@@ -8,13 +8,18 @@ and a shadow that cannot be loaded only counts a load failure. Then a share of t
 ``|ln(new / shadow price)|``, the interval width ratio, and whether the price moved by more than each of
 ``ENGINE_SHADOW_MOVED_THRESHOLDS``. The caller is always answered with the served model only.
 
-The scorer hands each model call's columns and estimates over *after* it has delivered the answers (a
+The scorer hands each model call's batches and estimates over *after* it has delivered the answers (a
 reference put, no copy), so a request never waits for the shadow; when the comparison is behind, the offer
 is dropped and counted (``engine_shadow_dropped_total``) instead of queueing without bound. A worker thread
-gathers what is offered within 20 ms into one batch for the child: each exchange costs the engine a pickle
-and an unpickle, once per batch rather than once per request. The shadow model itself runs in the child,
-not under the engine's interpreter lock: measured, on a thread it added 0.8 to 2.6 ms to the p99 of the
-answers it overlapped (benchmarks/README.md).
+gathers what is offered within 20 ms into one batch for the child. What the engine does per exchange stays
+small whatever the number of properties and features, since it runs under the interpreter lock beside the
+answers being written: it sends the request bodies the batches were validated from (bytes, which pickle by
+copy) with the served estimates as one float64 buffer; the child validates the bodies again with the same
+decoders, estimates with the shadow model, compares and buckets with numpy, and answers with counts that
+the engine adds to its series (shadow_counts.py). The shadow model itself runs in the child, not under the
+engine's interpreter lock: measured, on a thread it added 0.8 to 2.6 ms to the p99 of the answers it
+overlapped, and turning columns into lists and observing each property still added about 1 ms
+(benchmarks/README.md).
 
 The series are gitops/apps/estimation-engine/analysis/metric-contract.yaml's; their children exist once the
 shadow model is loaded, so their presence on /metrics means "comparing" to the canary analysis.
@@ -25,22 +30,21 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import numpy as np
 
 from estimation_engine.api.metrics import ShadowMetrics
+from estimation_engine.api.validation import BatchSource, ValidatedBatch
 from estimation_engine.model.model_loading import LoadFailure, ModelLoadError
 from estimation_engine.model.shadow_process import ShadowProcess, ShadowProcessGoneError
 from estimation_engine.settings import EngineSettings
 from model_contract.artifact import Estimates, ModelCard
 
-if TYPE_CHECKING:
-    from estimation_engine.model.fast_path import Columns
-
 log = logging.getLogger(__name__)
 
-QUEUE_LIMIT = 128  # model calls waiting for the shadow; each holds references to its columns, not copies
+QUEUE_LIMIT = 128  # model calls waiting for the shadow; each holds references to its bodies, not copies
+QUEUE_BYTES = 64 * 1024 * 1024  # and their bodies' bytes: a valid body may be up to ENGINE_MAX_BODY_BYTES
 GATHER_SECONDS = 0.02  # how long the worker collects offers into one batch for the shadow process
 
 
@@ -61,7 +65,9 @@ class ShadowComparison:
         self._comparing = False
         self._gone = False  # the shadow process died while comparing
         self._closing = threading.Event()
-        self._offers: deque[tuple] = deque()  # appended by the scorer, taken by the worker
+        self._offers: deque[Offer] = deque()  # appended by the scorer, taken by the worker
+        self._queued_bytes = 0  # the waiting offers' body bytes
+        self._queue_lock = threading.Lock()  # over the two above
         self._random = np.random.default_rng()
         self._thread: threading.Thread | None = None
         self._errors = 0
@@ -75,8 +81,9 @@ class ShadowComparison:
         self._thread = threading.Thread(target=self._run, name="shadow-comparison", daemon=True)
         self._thread.start()
 
-    def offer(self, columns: Columns, rows: int, served: Estimates) -> None:
+    def offer(self, batches: list[ValidatedBatch], served: Estimates) -> None:
         """Called by the scorer after it delivered these estimates: queue a share of the rows, or drop them."""
+        rows = len(served.price)
         if not self._comparing:  # still loading, failed, gone, or share 0
             if self._gone:  # said on /metrics, not only in the log: these would have been compared
                 self.metrics.dropped.labels(*self.labels).inc(rows * self.share)
@@ -87,10 +94,33 @@ class ShadowComparison:
             picked = np.flatnonzero(self._random.random(rows) < self.share)
             if not len(picked):
                 return
-        if len(self._offers) >= QUEUE_LIMIT:  # the worker is behind: drop, never queue without bound
-            self.metrics.dropped.labels(*self.labels).inc(rows if picked is None else len(picked))
-            return
-        self._offers.append((columns, rows, picked, served))  # wakes no thread: the worker polls
+        offer = Offer([batch.source for batch in batches], picked, served)
+        if not self._queued(offer):  # behind, or a batch with no body to validate again
+            self.metrics.dropped.labels(*self.labels).inc(offer.rows)
+
+    def _queued(self, offer: Offer) -> bool:
+        """Queue the offer (a deque append: it wakes no thread, the worker polls) unless the queue is full."""
+        if None in offer.sources:
+            return False
+        size = offer.bytes
+        with self._queue_lock:
+            if len(self._offers) >= QUEUE_LIMIT or self._queued_bytes + size > QUEUE_BYTES:
+                return False
+            self._offers.append(offer)
+            self._queued_bytes += size
+        return True
+
+    def _taken(self, rows: int | None = None) -> list[Offer]:
+        """The waiting offers in order, up to ``rows`` properties (all when None)."""
+        taken: list[Offer] = []
+        count = 0
+        with self._queue_lock:
+            while self._offers and (rows is None or count < rows):
+                offer = self._offers.popleft()
+                self._queued_bytes -= offer.bytes
+                taken.append(offer)
+                count += offer.rows
+        return taken
 
     def close(self) -> None:
         """Stop the shadow process and the worker. SIGTERM first, so that a worker waiting on the child
@@ -192,15 +222,15 @@ class ShadowComparison:
         while not self._closing.is_set():
             if not backlog:
                 self._closing.wait(GATHER_SECONDS)
-            items, backlog = self._gathered()
+            offers, backlog = self._gathered()
             try:
-                if items and self._comparing:
-                    self._compare(items)
+                if offers and self._comparing:
+                    self._compare(offers)
             except ShadowProcessGoneError as error:
                 if not self._closing.is_set():
                     self._gone, self._comparing = True, False
-                    self._drop(items)
-                    self._drop(self._taken_all())  # what was waiting; later offers count as they come
+                    self._drop(offers)
+                    self._drop(self._taken())  # what was waiting; later offers count as they come
                     log.error(
                         "%s; serving continues, nothing more is compared (counted as dropped)",
                         error,
@@ -208,83 +238,54 @@ class ShadowComparison:
                     )
                 return
             except Exception:  # never let one odd batch stop the comparison; say so, without flooding
-                self._drop(items)
+                self._drop(offers)
                 self._errors += 1
                 if self._errors == 1 or self._errors % 1000 == 0:
                     log.exception("shadow comparison failed (%d so far)", self._errors)
 
-    def _taken_all(self) -> list[tuple]:
-        taken = []
-        while self._offers:
-            taken.append(self._offers.popleft())
-        return taken
-
-    def _drop(self, items: list[tuple]) -> None:
-        rows = sum(_rows(item) for item in items)
+    def _drop(self, offers: list[Offer]) -> None:
+        rows = sum(offer.rows for offer in offers)
         if rows:
             self.metrics.dropped.labels(*self.labels).inc(rows)
 
-    def _gathered(self) -> tuple[list[tuple], bool]:
+    def _gathered(self) -> tuple[list[Offer], bool]:
         """What was offered since the last batch, up to the batch size, and whether more is waiting.
 
         The worker wakes every GATHER_SECONDS rather than at each offer: an offer is a deque append that
         wakes no thread, so the answer being written beside it never shares the interpreter lock with a
         woken worker; and one exchange with the shadow process per batch pays the per-call costs (the
         pickling here, the model's fixed cost there) once, not per request."""
-        items: list[tuple] = []
-        rows = 0
-        while self._offers and rows < self.settings.max_batch_size:
-            item = self._offers.popleft()
-            items.append(item)
-            rows += _rows(item)
-        return items, bool(self._offers)
+        offers = self._taken(self.settings.max_batch_size)
+        return offers, bool(self._offers)
 
-    def _compare(self, items: list[tuple]) -> None:
+    def _compare(self, offers: list[Offer]) -> None:
         assert self.process is not None
-        names = tuple(items[0][0])
-        values = [_as_lists(columns, picked) for columns, _, picked, _ in items]
-        served = [_picked_estimates(estimates, picked) for _, _, picked, estimates in items]
-        served_all = Estimates(
-            *(np.concatenate([getattr(e, key) for e in served]) for key in ("price", "low", "high"))
-        )
-        shadow = self.process.estimate(names, values, len(served_all.price))
-        self.observe(served_all, shadow)
-
-    def observe(self, served: Estimates, shadow: Estimates) -> None:
-        """One comparison per property both models could estimate (a finite, positive price and width)."""
-        with np.errstate(all="ignore"):
-            log_ratio = np.abs(np.log(served.price / shadow.price))
-            width_ratio = (served.high - served.low) / (shadow.high - shadow.low)
-        usable = np.isfinite(log_ratio) & np.isfinite(width_ratio)
-        log_ratio, width_ratio = log_ratio[usable], width_ratio[usable]
-        metrics, labels = self.metrics, self.labels
-        for threshold in self.settings.shadow_moved_thresholds:
-            moved = int(np.count_nonzero(log_ratio > float(threshold)))
-            if moved:
-                metrics.moved.labels(*labels, threshold).inc(moved)
-        ratio_child, width_child = metrics.abs_log_ratio.labels(*labels), metrics.width_ratio.labels(*labels)
-        for value in log_ratio.tolist():
-            ratio_child.observe(value)
-        for value in width_ratio.tolist():
-            width_child.observe(value)
-        metrics.compared.labels(*labels).inc(len(log_ratio))
+        served = [offer.served_rows() for offer in offers]
+        buffer = np.concatenate([np.concatenate(parts) for parts in zip(*served, strict=True)]).tobytes()
+        wire = [([(s.key, s.body) for s in offer.sources], offer.picked) for offer in offers]
+        counts = self.process.compare(wire, buffer)
+        counts.add_to(self.metrics, self.labels, self.settings.shadow_moved_thresholds)
 
 
-def _rows(item: tuple) -> int:
-    _, rows, picked, _ = item
-    return rows if picked is None else len(picked)
+@dataclass(frozen=True)
+class Offer:
+    """One model call handed over by the scorer: the bodies its batches were validated from, the rows
+    picked for comparison (None: all), and the served estimates of every row."""
 
+    sources: list[BatchSource]
+    picked: np.ndarray | None
+    served: Estimates
 
-def _as_lists(columns: Columns, picked: np.ndarray | None) -> list[list]:
-    """An offer's columns, in order, as plain lists of floats and strings: what crosses to the shadow process.
-    Measured on the benchmark model (73 features, five one-property offers): 76 µs to make and pickle,
-    against 500 µs to concatenate and pickle the numpy columns, all of it under the engine's lock."""
-    if picked is None:
-        return [values.tolist() for values in columns.values()]
-    return [values[picked].tolist() for values in columns.values()]
+    @property
+    def rows(self) -> int:
+        return len(self.served.price) if self.picked is None else len(self.picked)
 
+    @property
+    def bytes(self) -> int:
+        return sum(len(source.body) for source in self.sources)
 
-def _picked_estimates(served: Estimates, picked: np.ndarray | None) -> Estimates:
-    if picked is None:
-        return served
-    return Estimates(served.price[picked], served.low[picked], served.high[picked])
+    def served_rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        served, picked = self.served, self.picked
+        if picked is None:
+            return served.price, served.low, served.high
+        return served.price[picked], served.low[picked], served.high[picked]

@@ -4,15 +4,17 @@ Why a process: on a thread of the engine, the shadow model call (about 1 ms of P
 the benchmark machine, nearly all of it holding the interpreter lock) ran while some answer waited to be
 written, and the 20 ms gathering only made that rarer: with the shadow on, p99 at concurrency 1 was 0.8 to
 2.6 ms higher (benchmarks/README.md). In a child process the shadow model runs on another core without the
-engine's lock; what is left in the engine is pickling the gathered columns and reading three arrays back.
+engine's lock; what is left in the engine is sending the request bodies and adding the counts it gets back.
 
 The protocol, over a socket pair with ``multiprocessing.connection`` framing (pickled objects):
 
 - engine -> child, once: ``(settings, served card)``, the settings naming the shadow version as the model;
 - child -> engine, once: ``("ready", description)`` or ``("failed", reason, message)``;
-- engine -> child, per gathered batch: ``(names, values, rows)``, the columns as plain lists per offer (see
-  ``ShadowComparison``); the child answers ``("estimates", buffer)``, price, low and high as one float64
-  buffer, or ``("error", text)``;
+- engine -> child, per gathered batch: ``(offers, served)``: per offer (one model call of the engine) the
+  ``(key, body)`` of each request in it and the rows picked for comparison (None: all), and the served
+  price, low and high of the picked rows as one float64 buffer; the child validates the bodies again with
+  the served card's decoders, estimates with the shadow model, compares, and answers ``("counts",
+  ShadowCounts)`` (shadow_counts.py), or ``("error", text)``;
 - ``None``, or the engine's end closing (also when the engine is killed, even while the child loads: it
   watches for the hang-up), ends the child.
 
@@ -35,7 +37,6 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
-from itertools import chain
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -44,6 +45,7 @@ import numpy as np
 import pandas as pd
 
 from estimation_engine.model.model_loading import LoadFailure, ModelLoadError, ServedModel
+from estimation_engine.model.shadow_counts import ShadowCounts
 from estimation_engine.settings import EngineSettings
 from model_contract.artifact import Estimates, ModelCard
 
@@ -113,18 +115,19 @@ class ShadowProcess:
             raise ModelLoadError(LoadFailure(reply[1]), reply[2])
         return reply[1]
 
-    def estimate(self, names: tuple[str, ...], values: list[list[list]], rows: int) -> Estimates:
-        """The shadow's estimates of ``rows`` properties: ``values`` holds, per offer, each column of
-        ``names`` as a list (ShadowComparison's wire form, cheaper to pickle than numpy columns)."""
+    def compare(
+        self, offers: list[tuple[list[tuple[str, bytes]], np.ndarray | None]], served: bytes
+    ) -> ShadowCounts:
+        """What comparing the shadow's estimates of these offers' picked rows with ``served`` (their
+        price, low and high, as one float64 buffer) adds to the series."""
         try:
-            self._connection.send((names, values, rows))
+            self._connection.send((offers, served))
         except OSError as error:
             raise ShadowProcessGoneError(f"the shadow process (pid {self.pid}) is gone: {error!r}") from error
         reply = self._receive()
         if reply[0] == "error":
-            raise ShadowBatchError(f"the shadow process could not estimate a batch: {reply[1]}")
-        price, low, high = np.frombuffer(reply[1], dtype=np.float64).reshape(3, rows)
-        return Estimates(price, low, high)
+            raise ShadowBatchError(f"the shadow process could not compare a batch: {reply[1]}")
+        return reply[1]
 
     def terminate(self) -> None:
         """SIGTERM to the child, whatever it is doing (loading, estimating): a thread waiting on it then
@@ -201,7 +204,7 @@ def _loaded(settings: EngineSettings, served_card: ModelCard, connection: Connec
 
     RetryBudget.of(settings.registry_retry_seconds).apply()
     try:
-        model = ShadowModel(load_pinned_model(settings), served_card, settings.fast_path)
+        model = ShadowModel(load_pinned_model(settings), served_card, settings)
     except ModelLoadError as error:
         with contextlib.suppress(OSError):  # the engine went away while we were loading
             connection.send(("failed", error.reason.value, str(error)))
@@ -255,14 +258,13 @@ def _serve(model: ShadowModel, connection: Connection) -> None:
             return  # the engine's end closed: it stopped, or was killed
         if request is None:
             return
-        names, values, rows = request
+        offers, served = request
         try:
-            estimates = model.estimate(model.columns(names, values), rows)
-            reply = np.stack((estimates.price, estimates.low, estimates.high)).astype(np.float64).tobytes()
+            counts = model.compare(offers, served)
         except Exception as error:  # one odd batch: said to the engine, which counts and logs it
             connection.send(("error", repr(error)))
             continue
-        connection.send(("estimates", reply))
+        connection.send(("counts", counts))
 
 
 def _exit_when_the_engine_is_gone(descriptor: int) -> None:
@@ -285,28 +287,44 @@ def _exit_when_the_engine_is_gone(descriptor: int) -> None:
 
 
 class ShadowModel:
-    """The shadow version, evaluated on the served model's validated columns."""
+    """The shadow version, evaluated on the requests the served model answered, validated as it did."""
 
-    def __init__(self, served: ServedModel, served_card: ModelCard, fast_path: bool) -> None:
+    def __init__(self, served: ServedModel, served_card: ModelCard, settings: EngineSettings) -> None:
+        from estimation_engine.api.schema_decoding import SchemaDecoder
+        from estimation_engine.api.validation import BatchValidator
+
         self.served = served
         self.model = served.model
         self.fill = columns_to_fill(served, served_card)
-        self.numeric = {feature.name for feature in served_card.features if feature.kind == "numeric"}
+        self.thresholds = settings.shadow_moved_thresholds
+        # The served model's validation, exactly: the same card, policy and limit give the same columns.
+        validator = BatchValidator(served_card, settings.unknown_categories)
+        self.decoders = {
+            key: SchemaDecoder(served_card, key, validator, settings.max_batch_size)
+            for key in ("properties", "data")
+        }
         self.compiled: Predict | None = None
-        if fast_path:
+        if settings.fast_path:
             from estimation_engine.model.verified_fast_path import verified_fast_path
 
             self.compiled = verified_fast_path(served, 1)
 
-    def columns(self, names: tuple[str, ...], values: list[list[list]]) -> Columns:
-        """The served model's validated columns again, from the engine's wire form."""
-        return {
-            name: np.array(
-                list(chain.from_iterable(offer[position] for offer in values)),
-                dtype=np.float64 if name in self.numeric else object,
-            )
-            for position, name in enumerate(names)
-        }
+    def compare(
+        self, offers: list[tuple[list[tuple[str, bytes]], np.ndarray | None]], served: bytes
+    ) -> ShadowCounts:
+        columns = self.columns(offers)
+        rows = len(next(iter(columns.values())))
+        price, low, high = np.frombuffer(served, dtype=np.float64).reshape(3, rows)
+        return ShadowCounts.of(Estimates(price, low, high), self.estimate(columns, rows), self.thresholds)
+
+    def columns(self, offers: list[tuple[list[tuple[str, bytes]], np.ndarray | None]]) -> Columns:
+        """The served model's validated columns of the offers' picked rows, in order."""
+        parts = []
+        for sources, picked in offers:
+            batches = [self.decoders[key].batch(body).columns for key, body in sources]
+            columns = _stacked(batches)
+            parts.append(columns if picked is None else {name: v[picked] for name, v in columns.items()})
+        return _stacked(parts)
 
     def estimate(self, columns: Columns, rows: int) -> Estimates:
         columns = {**columns, **{name: empty(rows) for name, empty in self.fill.items()}}
@@ -315,6 +333,12 @@ class ShadowModel:
                 return self.model.bound(np.asarray(self.compiled(columns, rows), dtype=float))
         names = [feature.name for feature in self.model.card.features]
         return self.model.estimate(pd.DataFrame({name: columns[name] for name in names}))
+
+
+def _stacked(parts: list[Columns]) -> Columns:
+    if len(parts) == 1:
+        return parts[0]
+    return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
 
 
 def columns_to_fill(shadow: ServedModel, served_card: ModelCard) -> dict[str, Callable[[int], np.ndarray]]:

@@ -13,10 +13,10 @@ import pytest
 import yaml
 
 from estimation_engine.api.metrics import EngineMetrics
-from estimation_engine.api.validation import BatchValidator
+from estimation_engine.api.validation import BatchSource, BatchValidator, ValidatedBatch
 from estimation_engine.model.model_loading import ModelLoadError, ServedModel
 from estimation_engine.model.scoring import Scorer
-from estimation_engine.model.shadow import QUEUE_LIMIT, ShadowComparison
+from estimation_engine.model.shadow import QUEUE_BYTES, QUEUE_LIMIT, ShadowComparison
 from estimation_engine.model.shadow_process import columns_to_fill
 from estimation_engine.settings import EngineSettings, UnknownCategoryPolicy
 from model_contract.artifact import Estimates
@@ -158,7 +158,7 @@ def test_the_answer_is_delivered_before_the_shadow_sees_it(reference_models, reg
     scorer = Scorer(model, max_rows_per_call=1000)
     entered, release = threading.Event(), threading.Event()
 
-    def stuck_shadow(columns, rows, estimates) -> None:
+    def stuck_shadow(batches, estimates) -> None:
         entered.set()
         release.wait(2 * WAIT_BOUND)
 
@@ -187,10 +187,30 @@ def test_when_the_shadow_is_behind_offers_are_dropped_and_counted(reference_mode
     comparison = ShadowComparison(settings, metrics.shadow, model.card)
     comparison._comparing = True  # as if loaded, but its worker never started: nothing leaves the queue
     price = np.array([1.0, 2.0, 3.0])
+    batch = ValidatedBatch(size=3, columns={}, source=BatchSource("properties", b"{}"))
     for _ in range(QUEUE_LIMIT + 2):
-        comparison.offer({}, 3, Estimates(price, price, price))
+        comparison.offer([batch], Estimates(price, price, price))
     labels_ = {"model_version": "1", "shadow_version": "2"}
     assert metrics.registry.get_sample_value("engine_shadow_dropped_total", labels_) == 2 * 3
+
+
+def test_offers_past_the_queues_byte_budget_are_dropped_and_counted(reference_models, registered_models):
+    """Bodies are held until compared: the queue is bounded in bytes too, not only in offers."""
+    model = reference_models[registered_models.versions[1]]
+    settings = EngineSettings.from_env(
+        {"MODEL_NAME": "ames-price", "MODEL_VERSION": "1", "SHADOW_MODEL_VERSION": "2"}
+    )
+    metrics = EngineMetrics()
+    comparison = ShadowComparison(settings, metrics.shadow, model.card)
+    comparison._comparing = True  # as if loaded, but its worker never started: nothing leaves the queue
+    price = np.array([1.0, 2.0])
+    big = ValidatedBatch(size=2, columns={}, source=BatchSource("properties", b" " * (QUEUE_BYTES // 3)))
+    for _ in range(4):
+        comparison.offer([big], Estimates(price, price, price))
+    labels_ = {"model_version": "1", "shadow_version": "2"}
+    assert len(comparison._offers) == 3
+    assert metrics.registry.get_sample_value("engine_shadow_dropped_total", labels_) == 2
+    assert len(comparison._taken()) == 3 and comparison._queued_bytes == 0  # taken: the budget is free again
 
 
 def test_a_shadow_needing_a_feature_the_served_model_lacks_cannot_be_compared(

@@ -16,11 +16,12 @@ from pathlib import Path
 import numpy as np
 
 from estimation_engine.api.metrics import EngineMetrics
-from estimation_engine.api.validation import BatchValidator
+from estimation_engine.api.schema_decoding import SchemaDecoder
+from estimation_engine.api.validation import BatchSource, BatchValidator, ValidatedBatch
 from estimation_engine.model.model_loading import ServedModel
-from estimation_engine.model.shadow import ShadowComparison, _as_lists
+from estimation_engine.model.shadow import ShadowComparison
 from estimation_engine.model.shadow_process import NICENESS, ShadowModel
-from estimation_engine.settings import EngineSettings, UnknownCategoryPolicy
+from estimation_engine.settings import EngineSettings
 from model_contract.artifact import Estimates
 from tests.conftest import REPO_ROOT, stalled_registry
 from tests.estimation_engine.conftest import engine_env
@@ -99,19 +100,29 @@ def test_a_shadow_process_that_dies_ends_the_comparison_and_the_engine_keeps_ans
     assert reaped(pid)
 
 
-def test_the_columns_cross_to_the_shadow_process_unchanged(reference_models, registered_models):
-    """The wire form (plain lists per offer) rebuilds the validated columns: values, dtypes, order."""
+def test_the_bodies_sent_to_the_shadow_process_validate_to_the_engines_columns(
+    reference_models, registered_models
+):
+    """What crosses is the request bodies (as pickled): validated again in the child, they give the columns
+    the engine served from (values, dtypes, order, missing categories), picked rows included."""
     model = reference_models[registered_models.versions[1]]
     rows = list(registered_models.sample_rows)
-    batch = BatchValidator(model.card, UnknownCategoryPolicy.WARN).validate(rows, "properties")
-    shadow = ShadowModel(ServedModel(model, "ames-price", 2, "0" * 64, "registry", None), model.card, False)
+    settings = EngineSettings.from_env({"MODEL_NAME": "ames-price", "MODEL_VERSION": "2"})
+    engine_side = SchemaDecoder(
+        model.card, "properties", BatchValidator(model.card, settings.unknown_categories), 10
+    )
+    body = json.dumps({"properties": rows}).encode()
+    scored = json.dumps({"data": rows[:2]}).encode()
+    batch = engine_side.batch(body)
+    shadow = ShadowModel(
+        ServedModel(model, "ames-price", 2, "0" * 64, "registry", None), model.card, settings
+    )
     picked = np.array([0, 3])
-    names = tuple(batch.columns)
-    wire = pickle.dumps((names, [_as_lists(batch.columns, None), _as_lists(batch.columns, picked)]))
-    rebuilt = shadow.columns(*pickle.loads(wire))  # as the child receives them
-    assert tuple(rebuilt) == names
+    offers = [([("properties", body), ("data", scored)], None), ([("properties", body)], picked)]
+    rebuilt = shadow.columns(pickle.loads(pickle.dumps(offers)))  # as the child receives them
+    assert tuple(rebuilt) == tuple(batch.columns)
     for name, values in batch.columns.items():
-        expected = np.concatenate([values, values[picked]])
+        expected = np.concatenate([values, values[:2], values[picked]])
         assert rebuilt[name].dtype == expected.dtype, name
         if expected.dtype == object:  # categories: the same strings, and missing where missing
             assert [v if isinstance(v, str) else "<missing>" for v in rebuilt[name]] == [
@@ -119,7 +130,7 @@ def test_the_columns_cross_to_the_shadow_process_unchanged(reference_models, reg
             ], name
         else:
             np.testing.assert_array_equal(rebuilt[name], expected, err_msg=name)
-    estimates = shadow.estimate(rebuilt, len(rows) + len(picked))
+    estimates = shadow.estimate(rebuilt, len(rows) + 2 + len(picked))
     np.testing.assert_array_equal(estimates.price[: len(rows)], model.estimate(model.frame(rows)).price)
 
 
@@ -132,7 +143,8 @@ def test_a_batch_the_shadow_cannot_estimate_is_counted_and_the_comparison_goes_o
     with shadow_engine.client() as http:
         before = drained(http, comparison, key)
         price = np.array([100_000.0])
-        comparison.offer({"no_such_feature": np.array([1.0])}, 1, Estimates(price, price, price))
+        unreadable = BatchSource("properties", b'{"properties": [{"no_such_feature": 1}]}')
+        comparison.offer([ValidatedBatch(1, {}, source=unreadable)], Estimates(price, price, price))
         assert http.post("/v1/estimate", json=body).status_code == 200
         after = drained(http, comparison, key)
     dropped, compared = f"engine_shadow_dropped_total{{{key}}}", f"engine_shadow_compared_total{{{key}}}"
