@@ -178,38 +178,40 @@ def test_the_answer_is_delivered_before_the_shadow_sees_it(reference_models, reg
     np.testing.assert_array_equal(result.price, model.estimate(model.frame(rows)).price)
 
 
-def test_when_the_shadow_is_behind_offers_are_dropped_and_counted(reference_models, registered_models):
-    model = reference_models[registered_models.versions[1]]
+def stalled_comparison(card) -> tuple[ShadowComparison, EngineMetrics]:
+    """A comparison as if its shadow were loaded, whose worker never started: nothing leaves the queue."""
     settings = EngineSettings.from_env(
         {"MODEL_NAME": "ames-price", "MODEL_VERSION": "1", "SHADOW_MODEL_VERSION": "2"}
     )
     metrics = EngineMetrics()
-    comparison = ShadowComparison(settings, metrics.shadow, model.card)
-    comparison._comparing = True  # as if loaded, but its worker never started: nothing leaves the queue
+    comparison = ShadowComparison(settings, metrics.shadow, card)
+    comparison._comparing = True
+    return comparison, metrics
+
+
+def dropped(metrics: EngineMetrics) -> float | None:
+    labels_ = {"model_version": "1", "shadow_version": "2"}
+    return metrics.registry.get_sample_value("engine_shadow_dropped_total", labels_)
+
+
+def test_when_the_shadow_is_behind_offers_are_dropped_and_counted(reference_models, registered_models):
+    comparison, metrics = stalled_comparison(reference_models[registered_models.versions[1]].card)
     price = np.array([1.0, 2.0, 3.0])
     batch = ValidatedBatch(size=3, columns={}, source=BatchSource("properties", b"{}"))
     for _ in range(QUEUE_LIMIT + 2):
         comparison.offer([batch], Estimates(price, price, price))
-    labels_ = {"model_version": "1", "shadow_version": "2"}
-    assert metrics.registry.get_sample_value("engine_shadow_dropped_total", labels_) == 2 * 3
+    assert dropped(metrics) == 2 * 3
 
 
 def test_offers_past_the_queues_byte_budget_are_dropped_and_counted(reference_models, registered_models):
     """Bodies are held until compared: the queue is bounded in bytes too, not only in offers."""
-    model = reference_models[registered_models.versions[1]]
-    settings = EngineSettings.from_env(
-        {"MODEL_NAME": "ames-price", "MODEL_VERSION": "1", "SHADOW_MODEL_VERSION": "2"}
-    )
-    metrics = EngineMetrics()
-    comparison = ShadowComparison(settings, metrics.shadow, model.card)
-    comparison._comparing = True  # as if loaded, but its worker never started: nothing leaves the queue
+    comparison, metrics = stalled_comparison(reference_models[registered_models.versions[1]].card)
     price = np.array([1.0, 2.0])
     big = ValidatedBatch(size=2, columns={}, source=BatchSource("properties", b" " * (QUEUE_BYTES // 3)))
     for _ in range(4):
         comparison.offer([big], Estimates(price, price, price))
-    labels_ = {"model_version": "1", "shadow_version": "2"}
     assert len(comparison._offers) == 3
-    assert metrics.registry.get_sample_value("engine_shadow_dropped_total", labels_) == 2
+    assert dropped(metrics) == 2
     assert len(comparison._taken()) == 3 and comparison._queued_bytes == 0  # taken: the budget is free again
 
 
