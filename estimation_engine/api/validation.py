@@ -123,8 +123,8 @@ class BatchValidator:
             self._categories[f.name] | {None} for f in card.features if f.kind != "numeric"
         ]
         ranges = [self._limits.get(f.name) for f in numeric]
-        self._lowest_seen = np.array([[r.seen.minimum if r else -np.inf] for r in ranges], dtype=np.float64)
-        self._highest_seen = np.array([[r.seen.maximum if r else np.inf] for r in ranges], dtype=np.float64)
+        self._lowest_seen = np.array([[r.seen.minimum if r else -np.inf] for r in ranges]).reshape(-1, 1)
+        self._highest_seen = np.array([[r.seen.maximum if r else np.inf] for r in ranges]).reshape(-1, 1)
         self._prices = card.target_range()
 
     def validate(self, items: Any, location: str) -> ValidatedBatch:
@@ -189,7 +189,8 @@ class BatchValidator:
         """A batch with nothing to warn about: its columns, missing categories made NaN."""
         batch = ValidatedBatch(size=size, columns={}, warnings=[[] for _ in range(size)])
         categories = np.empty((len(texts), size), dtype=object)
-        categories[...] = texts
+        if texts:  # (an empty list would not broadcast into a 0-row array)
+            categories[...] = texts
         for row, seen in zip(categories, distinct, strict=True):
             if None in seen:
                 row[row == None] = np.nan  # noqa: E711 - elementwise comparison on an object array

@@ -44,7 +44,8 @@ from model_contract.artifact import Estimates, ModelCard
 log = logging.getLogger(__name__)
 
 QUEUE_LIMIT = 128  # model calls waiting for the shadow; each holds references to its bodies, not copies
-QUEUE_BYTES = 64 * 1024 * 1024  # and their bodies' bytes: a valid body may be up to ENGINE_MAX_BODY_BYTES
+QUEUE_BYTES = 64 * 1024 * 1024  # and their bodies' bytes, queued or being sent: a body may be 32 MiB
+EXCHANGE_BYTES = 8 * 1024 * 1024  # bodies per exchange with the shadow process (at least one offer)
 GATHER_SECONDS = 0.02  # how long the worker collects offers into one batch for the shadow process
 
 
@@ -66,8 +67,8 @@ class ShadowComparison:
         self._gone = False  # the shadow process died while comparing
         self._closing = threading.Event()
         self._offers: deque[Offer] = deque()  # appended by the scorer, taken by the worker
-        self._queued_bytes = 0  # the waiting offers' body bytes
-        self._queue_lock = threading.Lock()  # over the two above
+        self._queued_bytes = 0  # body bytes of the offers waiting or being compared (released after)
+        self._queue_lock = threading.Lock()  # over the two above and the switch from comparing to gone
         self._random = np.random.default_rng()
         self._thread: threading.Thread | None = None
         self._errors = 0
@@ -99,28 +100,37 @@ class ShadowComparison:
             self.metrics.dropped.labels(*self.labels).inc(offer.rows)
 
     def _queued(self, offer: Offer) -> bool:
-        """Queue the offer (a deque append: it wakes no thread, the worker polls) unless the queue is full."""
+        """Queue the offer (a deque append: it wakes no thread, the worker polls), unless a batch has no
+        body to validate again, the queue is full (offers or bytes), or the comparison just ended."""
         if None in offer.sources:
             return False
         size = offer.bytes
-        with self._queue_lock:
-            if len(self._offers) >= QUEUE_LIMIT or self._queued_bytes + size > QUEUE_BYTES:
+        with self._queue_lock:  # the worker switches to "gone" under it: nothing queued after its last take
+            if (
+                not self._comparing
+                or len(self._offers) >= QUEUE_LIMIT
+                or self._queued_bytes + size > QUEUE_BYTES
+            ):
                 return False
             self._offers.append(offer)
             self._queued_bytes += size
         return True
 
     def _taken(self, rows: int | None = None) -> list[Offer]:
-        """The waiting offers in order, up to ``rows`` properties (all when None)."""
+        """The waiting offers in order, up to ``rows`` properties and EXCHANGE_BYTES of bodies (all when
+        ``rows`` is None); their bytes count against QUEUE_BYTES until ``_released``."""
         taken: list[Offer] = []
-        count = 0
+        count = size = 0
         with self._queue_lock:
-            while self._offers and (rows is None or count < rows):
+            while self._offers and (rows is None or (count < rows and size < EXCHANGE_BYTES)):
                 offer = self._offers.popleft()
-                self._queued_bytes -= offer.bytes
                 taken.append(offer)
-                count += offer.rows
+                count, size = count + offer.rows, size + offer.bytes
         return taken
+
+    def _released(self, offers: list[Offer]) -> None:
+        with self._queue_lock:
+            self._queued_bytes -= sum(offer.bytes for offer in offers)
 
     def close(self) -> None:
         """Stop the shadow process and the worker. SIGTERM first, so that a worker waiting on the child
@@ -228,9 +238,12 @@ class ShadowComparison:
                     self._compare(offers)
             except ShadowProcessGoneError as error:
                 if not self._closing.is_set():
-                    self._gone, self._comparing = True, False
+                    with self._queue_lock:  # no offer is queued after this; later ones count as dropped
+                        self._gone, self._comparing = True, False
                     self._drop(offers)
-                    self._drop(self._taken())  # what was waiting; later offers count as they come
+                    waiting = self._taken()
+                    self._released(waiting)
+                    self._drop(waiting)
                     log.error(
                         "%s; serving continues, nothing more is compared (counted as dropped)",
                         error,
@@ -242,6 +255,8 @@ class ShadowComparison:
                 self._errors += 1
                 if self._errors == 1 or self._errors % 1000 == 0:
                     log.exception("shadow comparison failed (%d so far)", self._errors)
+            finally:
+                self._released(offers)
 
     def _drop(self, offers: list[Offer]) -> None:
         rows = sum(offer.rows for offer in offers)

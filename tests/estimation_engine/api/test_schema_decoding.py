@@ -133,6 +133,21 @@ def test_a_body_with_nothing_to_warn_about_gives_the_exhaustive_paths_batch(refe
     assert any(pd.isna(column).any() for column in slow.columns.values() if column.dtype == object)
 
 
+@pytest.mark.parametrize("kind", ["numeric", "categorical"])
+def test_a_model_of_one_kind_of_feature_only_decodes_on_both_paths(reference_models, ames, kind):
+    """No categorical feature (or no numeric one): the checks all at once still apply, on several rows."""
+    full = next(iter(reference_models.values())).card
+    ranged = full if kind == "numeric" else without_ranges(full)  # ranges name numeric features only
+    card = replace(ranged, features=tuple(f for f in full.features if f.kind == kind))
+    decoder, validator = decoders(card)
+    names = {f.name for f in card.features}
+    rows = [{k: v for k, v in row.items() if k in names} for row in quiet_rows(ames, full, 3, 0)]
+    body = json.dumps({"properties": rows}).encode()
+    fast = decoder.decode(body)
+    assert fast is not None
+    assert_same_batch(fast, exhaustive(validator, body))
+
+
 def test_integers_written_as_integers_and_as_floats_give_the_same_column(card, ames):
     decoder, _ = decoders(card)
     row = varied_rows(ames, card, 1, 0)[0]
