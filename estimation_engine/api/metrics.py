@@ -134,6 +134,12 @@ class ShadowMetrics:
         )
 
 
+def upper_bounds(buckets: Sequence[float]) -> list[float]:
+    """A histogram's bucket bounds as prometheus_client's Histogram takes them: +Inf last, added if absent."""
+    bounds = [float(bound) for bound in buckets]
+    return bounds if bounds and bounds[-1] == math.inf else [*bounds, math.inf]
+
+
 class CountedHistogram(Collector):
     """A labelled histogram fed with bucket counts rather than observations: the shadow process buckets a
     whole batch with numpy, and the engine adds the counts under one lock instead of observing property by
@@ -149,8 +155,7 @@ class CountedHistogram(Collector):
         registry: CollectorRegistry,
     ) -> None:
         self.name, self.documentation, self.labelnames = name, documentation, tuple(labelnames)
-        bounds = [float(bound) for bound in buckets]
-        self.upper_bounds = bounds if bounds[-1] == math.inf else [*bounds, math.inf]
+        self.upper_bounds = upper_bounds(buckets)
         self._children: dict[tuple[str, ...], BucketCounts] = {}
         self._lock = threading.Lock()
         registry.register(self)

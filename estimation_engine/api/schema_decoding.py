@@ -108,6 +108,12 @@ class SchemaDecoder:
             raise TooManyItemsError(count)
 
 
+def body_decoders(card: ModelCard, validator: BatchValidator, max_items: int) -> dict[str, SchemaDecoder]:
+    """A decoder per top-level key the engine takes: "properties" (/v1/estimate), "data" (/score). The
+    engine and its shadow process both build them here, so both read a body into the same columns."""
+    return {key: SchemaDecoder(card, key, validator, max_items) for key in ("properties", "data")}
+
+
 def property_struct(card: ModelCard, unknown_categories: UnknownCategoryPolicy) -> type[msgspec.Struct]:
     """One property of ``card``'s model as a msgspec struct: numbers for numeric features, strings for
     categories, required features present and not null, no unknown key; fields in signature order but the

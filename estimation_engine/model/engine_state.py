@@ -21,7 +21,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from estimation_engine.api.metrics import EngineMetrics
-from estimation_engine.api.schema_decoding import SchemaDecoder
+from estimation_engine.api.schema_decoding import SchemaDecoder, body_decoders
 from estimation_engine.api.validation import BatchValidator, ValidatedBatch
 from estimation_engine.model.model_loading import LoadFailure, ModelLoadError, ServedModel, load_pinned_model
 from estimation_engine.model.scoring import Scorer
@@ -158,7 +158,7 @@ class EngineState:
             ) from error
         limit = self.settings.max_batch_size
         card = served.model.card
-        decoders = {key: SchemaDecoder(card, key, validator, limit) for key in ("properties", "data")}
+        decoders = body_decoders(card, validator, limit)
         return Serving(served, validator, decoders, scorer)
 
     def _switch_to_fast_path(self, serving: Serving) -> None:

@@ -15,7 +15,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from estimation_engine.api.metrics import ABS_LOG_RATIO_BUCKETS, WIDTH_RATIO_BUCKETS, ShadowMetrics
+from estimation_engine.api.metrics import (
+    ABS_LOG_RATIO_BUCKETS,
+    WIDTH_RATIO_BUCKETS,
+    ShadowMetrics,
+    upper_bounds,
+)
 from model_contract.artifact import Estimates
 
 
@@ -55,5 +60,5 @@ class ShadowCounts:
 
 def _bucketed(values: np.ndarray, bounds: Sequence[float]) -> tuple[int, ...]:
     """Counts per bucket, the last being +Inf: the first bound >= the value (side="left")."""
-    upper = np.asarray([*bounds, np.inf], dtype=np.float64)
+    upper = np.asarray(upper_bounds(bounds), dtype=np.float64)
     return tuple(np.bincount(np.searchsorted(upper, values, side="left"), minlength=len(upper)).tolist())

@@ -65,7 +65,7 @@ class ShadowProcessGoneError(RuntimeError):
 
 
 class ShadowBatchError(RuntimeError):
-    """The shadow process could not estimate one batch (it goes on with the next)."""
+    """The shadow process could not compare one batch (it goes on with the next)."""
 
 
 class ShadowProcess:
@@ -239,6 +239,7 @@ def lower_priority() -> None:
     started after this inherit the caller's. SCHED_IDLE is below nice 19 (sched(7)), and the scheduler puts
     a waking engine thread on a CPU that runs only SCHED_IDLE work as on an idle one: the comparison yields
     at once rather than at its next tick. Lowering one's own priority needs no privilege."""
+    refused: OSError | None = None
     for thread in Path("/proc/self/task").iterdir():
         tid = int(thread.name)
         try:
@@ -246,8 +247,10 @@ def lower_priority() -> None:
             os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
         except ProcessLookupError:  # the thread ended meanwhile
             continue
-        except PermissionError as refused:  # e.g. a seccomp profile that forbids the call: nice 19 stands
-            log.warning("shadow process: SCHED_IDLE refused (%s); comparing at nice %d", refused, NICENESS)
+        except PermissionError as error:  # e.g. a seccomp profile that forbids the call: nice 19 stands
+            refused = error
+    if refused is not None:
+        log.warning("shadow process: SCHED_IDLE refused (%s); comparing at nice %d", refused, NICENESS)
 
 
 def _serve(model: ShadowModel, connection: Connection) -> None:
@@ -290,7 +293,7 @@ class ShadowModel:
     """The shadow version, evaluated on the requests the served model answered, validated as it did."""
 
     def __init__(self, served: ServedModel, served_card: ModelCard, settings: EngineSettings) -> None:
-        from estimation_engine.api.schema_decoding import SchemaDecoder
+        from estimation_engine.api.schema_decoding import body_decoders
         from estimation_engine.api.validation import BatchValidator
 
         self.served = served
@@ -299,10 +302,7 @@ class ShadowModel:
         self.thresholds = settings.shadow_moved_thresholds
         # The served model's validation, exactly: the same card, policy and limit give the same columns.
         validator = BatchValidator(served_card, settings.unknown_categories)
-        self.decoders = {
-            key: SchemaDecoder(served_card, key, validator, settings.max_batch_size)
-            for key in ("properties", "data")
-        }
+        self.decoders = body_decoders(served_card, validator, settings.max_batch_size)
         self.compiled: Predict | None = None
         if settings.fast_path:
             from estimation_engine.model.verified_fast_path import verified_fast_path

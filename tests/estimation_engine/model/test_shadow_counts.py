@@ -64,12 +64,13 @@ def samples(registry: CollectorRegistry) -> dict[tuple, float]:
 
 
 def estimates_with_every_case(count: int) -> tuple[Estimates, Estimates]:
-    """Ratios on both sides of every bucket bound and exactly on it, beyond the last, and properties one
-    side could not estimate (a zero, a NaN, an infinite price; an empty interval)."""
+    """Ratios near every bucket bound (the arithmetic puts only some exactly on it: the test below places
+    bound values), beyond the last, and properties one side could not estimate (a zero, a NaN, an infinite
+    price; an empty interval)."""
     generator = np.random.default_rng(3)
     shadow_price = generator.uniform(50_000, 500_000, count)
     log_ratio = generator.choice([-1, 1], count) * generator.uniform(0, 1.5, count)
-    log_ratio[: len(ABS_LOG_RATIO_BUCKETS)] = ABS_LOG_RATIO_BUCKETS  # exactly on the bounds
+    log_ratio[: len(ABS_LOG_RATIO_BUCKETS)] = ABS_LOG_RATIO_BUCKETS  # at (or next to) the bounds
     price = shadow_price * np.exp(log_ratio)
     price[: len(ABS_LOG_RATIO_BUCKETS)] = shadow_price[: len(ABS_LOG_RATIO_BUCKETS)]  # ratio 1 ...
     shadow_price[: len(ABS_LOG_RATIO_BUCKETS)] = price[: len(ABS_LOG_RATIO_BUCKETS)] / np.exp(
