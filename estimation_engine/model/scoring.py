@@ -90,10 +90,7 @@ class Scorer:
     @staticmethod
     def columns(batches: list[ValidatedBatch]) -> dict[str, np.ndarray]:
         """The batches' columns stacked in order: as a DataFrame, the frame ``PriceModel.frame`` builds."""
-        if len(batches) == 1:
-            return batches[0].columns
-        names = batches[0].columns.keys()
-        return {name: np.concatenate([b.columns[name] for b in batches]) for name in names}
+        return stacked_columns([batch.columns for batch in batches])
 
     def frame(self, batches: list[ValidatedBatch]) -> pd.DataFrame:
         return pd.DataFrame(self.columns(batches))
@@ -154,6 +151,13 @@ class Scorer:
         observer = self.observer  # read once: set when a shadow comparison starts
         if observer is not None:  # after delivering: the answers never wait for it
             observer([job.batch for job in jobs], estimates)
+
+
+def stacked_columns(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Columns of several batches, one after the other (the first's names, in its order)."""
+    if len(parts) == 1:
+        return parts[0]
+    return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
 
 
 def _deliver(job: _Job, result: Estimates | None = None, error: BaseException | None = None) -> None:

@@ -45,6 +45,7 @@ import numpy as np
 import pandas as pd
 
 from estimation_engine.model.model_loading import LoadFailure, ModelLoadError, ServedModel
+from estimation_engine.model.scoring import stacked_columns
 from estimation_engine.model.shadow_counts import ShadowCounts
 from estimation_engine.settings import EngineSettings
 from model_contract.artifact import Estimates, ModelCard
@@ -322,9 +323,9 @@ class ShadowModel:
         parts = []
         for sources, picked in offers:
             batches = [self.decoders[key].batch(body).columns for key, body in sources]
-            columns = _stacked(batches)
+            columns = stacked_columns(batches)
             parts.append(columns if picked is None else {name: v[picked] for name, v in columns.items()})
-        return _stacked(parts)
+        return stacked_columns(parts)
 
     def estimate(self, columns: Columns, rows: int) -> Estimates:
         columns = {**columns, **{name: empty(rows) for name, empty in self.fill.items()}}
@@ -333,12 +334,6 @@ class ShadowModel:
                 return self.model.bound(np.asarray(self.compiled(columns, rows), dtype=float))
         names = [feature.name for feature in self.model.card.features]
         return self.model.estimate(pd.DataFrame({name: columns[name] for name in names}))
-
-
-def _stacked(parts: list[Columns]) -> Columns:
-    if len(parts) == 1:
-        return parts[0]
-    return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
 
 
 def columns_to_fill(shadow: ServedModel, served_card: ModelCard) -> dict[str, Callable[[int], np.ndarray]]:

@@ -1,4 +1,4 @@
-"""The shadow model's own process: at the lowest priority, the columns it receives, and its lifecycle —
+"""The shadow model's own process: at the lowest priority, the bodies it validates again, and its lifecycle —
 stopped and reaped with the engine, gone with an engine killed outright (even while loading), a death or a
 failed batch counted while the engine keeps answering."""
 
