@@ -115,6 +115,111 @@ def run_load(
     return asyncio.run(_run(host, port, list(requests), concurrency, seconds, stop_after))
 
 
+@dataclass(frozen=True)
+class Target:
+    """One server of an alternating run, and the requests it is sent (in turn, cycling)."""
+
+    name: str
+    port: int
+    requests: Sequence[bytes]
+
+
+def run_alternating(
+    host: str, targets: Sequence[Target], concurrency: int, slice_seconds: float, cycles: int
+) -> dict[str, LoadResult]:
+    """Drive each target in turn for ``slice_seconds``, ``cycles`` times over (the order rotating by one each
+    cycle), on connections opened before the clock starts and kept open between slices.
+
+    A shared machine's speed changes from one minute to the next; slices of a fraction of a second, taken in
+    turn, let every server meet the same changes, so their latencies compare where whole phases of seconds
+    one after the other do not. Each server's latencies are pooled over its slices."""
+    return asyncio.run(_alternate(host, list(targets), concurrency, slice_seconds, cycles))
+
+
+class _Client:
+    """One connection of an alternating run: opened and warmed before a slice's clock starts, and kept open
+    between slices. A server that closes after an answer (gunicorn's sync worker) is reconnected inside the
+    timed window, as ``run_load`` does and a real client would."""
+
+    def __init__(self, host: str, port: int, requests: Sequence[bytes]) -> None:
+        self.host, self.port = host, port
+        self.pool = itertools.cycle(requests)
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def ready(self) -> None:
+        """A warm connection, unless one is open: one untimed request on it (the server may close it)."""
+        if self.writer is not None and not (self.reader.at_eof() or self.writer.is_closing()):
+            return
+        self.close()  # closed by the server while the other targets had their turn
+        await self._connect()
+        _, keep_alive = await self._exchange(next(self.pool))
+        if not keep_alive:
+            self.close()
+
+    async def drive(self, deadline: float, latencies: list[float], failures: list[int]) -> None:
+        await self.ready()
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            if self.writer is None:
+                await self._connect()
+            status, keep_alive = await self._exchange(next(self.pool))
+            elapsed = (time.perf_counter() - started) * 1000
+            if status == 200:
+                latencies.append(elapsed)
+            else:
+                failures.append(status)
+            if not keep_alive:
+                self.close()
+
+    async def _connect(self) -> None:
+        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+
+    async def _exchange(self, request: bytes) -> tuple[int, bool]:
+        self.writer.write(request)
+        status, _, keep_alive = await _read_response(self.reader)
+        return status, keep_alive
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+
+async def _alternate(host, targets, concurrency, slice_seconds, cycles) -> dict[str, LoadResult]:
+    clients = {
+        t.name: [_Client(host, t.port, t.requests[i::concurrency] or t.requests) for i in range(concurrency)]
+        for t in targets
+    }
+    latencies: dict[str, list[float]] = {t.name: [] for t in targets}
+    failures: dict[str, list[int]] = {t.name: [] for t in targets}
+    spent = dict.fromkeys(clients, 0.0)
+    try:
+        for each in clients.values():
+            await asyncio.gather(*(client.ready() for client in each))
+        for cycle in range(cycles):
+            turn = cycle % len(targets)
+            for target in targets[turn:] + targets[:turn]:
+                each = clients[target.name]
+                await asyncio.gather(*(client.ready() for client in each))
+                started = time.perf_counter()
+                deadline = started + slice_seconds
+                await asyncio.gather(
+                    *(c.drive(deadline, latencies[target.name], failures[target.name]) for c in each)
+                )
+                spent[target.name] += time.perf_counter() - started
+    finally:
+        for each in clients.values():
+            for client in each:
+                client.close()
+    return {
+        name: LoadResult(
+            concurrency, len(latencies[name]), len(failures[name]), spent[name], np.asarray(latencies[name])
+        )
+        for name in clients
+    }
+
+
 def fetch(host: str, port: int, request: bytes) -> tuple[int, bytes]:
     async def once():
         reader, writer = await asyncio.open_connection(host, port)

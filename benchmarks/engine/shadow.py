@@ -2,14 +2,16 @@
 ENGINE_SHADOW_SHARE=1 (every property estimated twice) against the same engine without it, same model,
 same load, side by side in one run.
 
-    .venv/bin/python benchmarks/engine/shadow.py [--seconds 8] [--rounds 2]
+    .venv/bin/python benchmarks/engine/shadow.py [--seconds 8] [--slice 0.5] [--rounds 2]
 
 The production model comes from run.py's ``ensure_model`` (trained once by the real training code into
 .bench/engine/). The shadow version is a second registered version with the same bytes: the comparison's
 cost is that of estimating with a model of that size and structure, whatever its numbers. Both engines run
-at once on 127.0.0.1 (an idle engine costs nothing), measured alternately, round after round, so that the
-machine's other load falls on both: single-property requests at concurrency 1 (latency) and 16
-(throughput). Results land in .bench/engine/shadow.json; the figures are in benchmarks/README.md.
+at once on 127.0.0.1 (an idle engine costs nothing) and take turns of ``--slice`` seconds on connections
+kept open (loadgen.run_alternating), so that the machine's changes of speed, which on a shared host last
+seconds to minutes, fall on both alike: single-property requests at concurrency 1 (latency) and 16
+(throughput), ``--seconds`` per engine, concurrency and round. Results land in .bench/engine/shadow.json;
+the figures are in benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.engine.loadgen import fetch, run_load  # noqa: E402
+from benchmarks.engine.loadgen import Target, fetch, run_alternating, run_load  # noqa: E402
 from benchmarks.engine.run import (  # noqa: E402
     BENCH,
     HOST,
@@ -108,8 +110,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--seconds", type=float, default=8.0, help="duration of each load phase")
-    parser.add_argument("--rounds", type=int, default=2, help="alternations of the two engines")
+    parser.add_argument(
+        "--seconds", type=float, default=8.0, help="load per engine, concurrency and round, in slices"
+    )
+    parser.add_argument("--slice", type=float, default=0.5, help="seconds of load per turn (loadgen.py)")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds, each with its own figures")
     parser.add_argument("--out", type=Path, default=BENCH / "shadow.json")
     args = parser.parse_args()
     BENCH.mkdir(parents=True, exist_ok=True)
@@ -128,10 +133,12 @@ def main() -> int:
         singles = {name: [server.request([row]) for row in rows] for name, server in servers.items()}
         for name, server in servers.items():
             run_load(HOST, server.port, singles[name], concurrency=4, seconds=2.0)  # warm up
+        targets = [Target(name, server.port, singles[name]) for name, server in servers.items()]
+        cycles = max(1, round(args.seconds / args.slice))
         for round_ in range(args.rounds):
             for concurrency in (1, 16):
-                for name, server in servers.items():
-                    outcome = run_load(HOST, server.port, singles[name], concurrency, args.seconds)
+                outcomes = run_alternating(HOST, targets, concurrency, args.slice, cycles)
+                for name, outcome in outcomes.items():
                     entry = {"round": round_, "engine": name, **outcome.summary()}
                     report["runs"].append(entry)
                     print(json.dumps(entry), flush=True)

@@ -1,4 +1,4 @@
-"""The shadow comparison's cost at concurrency 1, for engines from several source trees side by side: a
+"""The shadow comparison's cost, for engines from several source trees side by side: a
 plain engine from this tree, then one engine with the shadow on (ENGINE_SHADOW_SHARE=1) per tree named, and
 one without it per ``--plain-tree`` named (to see what a tree's request path costs, shadow aside).
 
@@ -7,10 +7,11 @@ one without it per ``--plain-tree`` named (to see what a tree's request path cos
         [--rounds 10] [--seconds 4]
 
 Each tree's engine runs from that tree's code with this tree's virtualenv (the trees must need the same
-packages). Round after round, every engine gets the same single-property load at concurrency 1; the machine's
-other load falls on all of them, so the figure to read is each engine's p99 minus the plain engine's p99 in
-the same round, taken as the median over the rounds. Results land in .bench/engine/shadow-trees.json; the
-figures are in benchmarks/README.md.
+packages). In every round the engines take turns of ``--slice`` seconds (loadgen.run_alternating) under the
+same single-property load, at concurrency 1 and any other ``--concurrency`` given; the machine's other load
+falls on all of them alike, so the figures to read are each engine's p99 minus the plain engine's p99 in the
+same round and its throughput against the plain engine's, each the median over the rounds. Results land in
+.bench/engine/shadow-trees.json; the figures are in benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.engine import run as engine_run  # noqa: E402
-from benchmarks.engine.loadgen import run_load  # noqa: E402
+from benchmarks.engine.loadgen import Target, run_alternating, run_load  # noqa: E402
 from benchmarks.engine.run import BENCH, HOST, Server, sample_rows  # noqa: E402
 from benchmarks.engine.shadow import benchmark_settings, shadow_counters  # noqa: E402
 
@@ -64,7 +65,20 @@ def main() -> int:
         "--plain-tree", action="append", default=[], help="NAME=PATH: a tree whose engine runs without shadow"
     )
     parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--seconds", type=float, default=4.0, help="per engine, concurrency and round")
+    parser.add_argument(
+        "--slice",
+        type=float,
+        default=0.5,
+        help="seconds of load per turn; the engines take turns (loadgen.py)",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="one or more; 1 for latency, 16 for throughput",
+    )
     parser.add_argument("--out", type=Path, default=BENCH / "shadow-trees.json")
     args = parser.parse_args()
     plain_trees = {"plain": REPO, **parse_trees(args.plain_tree)}
@@ -90,11 +104,14 @@ def main() -> int:
         singles = {name: [server.request([row]) for row in rows] for name, server in servers.items()}
         for name, server in servers.items():
             run_load(HOST, server.port, singles[name], concurrency=4, seconds=2.0)  # warm up
+        targets = [Target(name, server.port, singles[name]) for name, server in servers.items()]
         for round_ in range(args.rounds):
-            for name, server in servers.items():
-                outcome = run_load(HOST, server.port, singles[name], 1, args.seconds).summary()
-                report["runs"].append({"round": round_, "engine": name, **outcome})
-                print(json.dumps(report["runs"][-1]), flush=True)
+            for concurrency in args.concurrency:
+                cycles = max(1, round(args.seconds / args.slice))
+                outcomes = run_alternating(HOST, targets, concurrency, args.slice, cycles)
+                for name, outcome in outcomes.items():
+                    report["runs"].append({"round": round_, "engine": name, **outcome.summary()})
+                    print(json.dumps(report["runs"][-1]), flush=True)
     finally:
         for server in servers.values():
             server.stop()
@@ -105,18 +122,34 @@ def main() -> int:
     return 0
 
 
-def summary(runs: list[dict], names: list[str]) -> dict[str, dict[str, float]]:
-    by_engine: dict[str, dict[int, dict]] = {}
+def summary(runs: list[dict], names: list[str]) -> dict[str, dict[str, dict[str, float]]]:
+    """Per concurrency and engine: medians over the rounds, and against the plain engine of the same round."""
+    by_load: dict[int, dict[str, dict[int, dict]]] = {}
     for run in runs:
-        by_engine.setdefault(run["engine"], {})[run["round"]] = run
+        by_load.setdefault(run["concurrency"], {}).setdefault(run["engine"], {})[run["round"]] = run
+    return {f"c={c}": _summary_at(by_engine, names) for c, by_engine in by_load.items()}
+
+
+def _summary_at(by_engine: dict[str, dict[int, dict]], names: list[str]) -> dict[str, dict[str, float]]:
     plain = by_engine["plain"]
+
+    def median(name: str, figure: str) -> float:
+        return statistics.median(r[figure] for r in by_engine[name].values())
+
     return {
         name: {
-            "p99_ms_median": statistics.median(r["p99_ms"] for r in by_engine[name].values()),
+            "p99_ms_median": median(name, "p99_ms"),
             "p99_minus_plain_ms_median": round(
                 statistics.median(r["p99_ms"] - plain[k]["p99_ms"] for k, r in by_engine[name].items()), 2
             ),
-            "p50_ms_median": statistics.median(r["p50_ms"] for r in by_engine[name].values()),
+            "p50_ms_median": median(name, "p50_ms"),
+            "requests_per_s_median": median(name, "requests_per_s"),
+            "requests_per_s_vs_plain_median": round(
+                statistics.median(
+                    r["requests_per_s"] / plain[k]["requests_per_s"] - 1 for k, r in by_engine[name].items()
+                ),
+                3,
+            ),
         }
         for name in names
     }
