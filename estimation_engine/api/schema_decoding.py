@@ -19,6 +19,7 @@ from ``property_struct`` through msgspec's own JSON Schema generator, so what is
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 import msgspec
@@ -83,6 +84,12 @@ class SchemaDecoder:
         Raises TooManyItemsError for a batch over the limit (whatever its items hold), InvalidInputError
         for unknown categories the engine is configured to refuse (as ``BatchValidator.validate`` does).
         """
+        items = self.items(body)
+        return None if items is None else self.typed(items)
+
+    def items(self, body: bytes) -> list[msgspec.Struct] | None:
+        """The body's properties as decoded structs (types checked, nothing else yet), or None when the
+        body does not fit the schema or holds no property; TooManyItemsError over the limit."""
         if len(body) > COUNT_FIRST_BYTES:
             self._refuse_too_many(body)
         try:
@@ -95,6 +102,12 @@ class SchemaDecoder:
             return None
         if len(items) > self.max_items:
             raise TooManyItemsError(len(items))
+        return items
+
+    def typed(self, items: Sequence[msgspec.Struct]) -> ValidatedBatch | None:
+        """Decoded properties as a validated batch, None as for ``decode``. The items may come from several
+        bodies, and from any decoder of this card (their structs have the same fields in the same order):
+        each value's column entry, warning or problem depends on that value alone."""
         columns = list(zip(*map(msgspec.structs.astuple, items), strict=True))
         signature_columns = [columns[position] for position in self._signature_order]
         return self.validator.typed(signature_columns, len(items), self.key)

@@ -103,35 +103,52 @@ def test_a_shadow_process_that_dies_ends_the_comparison_and_the_engine_keeps_ans
 def test_the_bodies_sent_to_the_shadow_process_validate_to_the_engines_columns(
     reference_models, registered_models
 ):
-    """What crosses is the request bodies (as pickled): validated again in the child, they give the columns
-    the engine served from (values, dtypes, order, missing categories), picked rows included."""
+    """What crosses is the request bodies (as pickled): validated again in the child, all of an exchange's
+    picked properties as one batch, they give the columns the engine served from (values, dtypes, order,
+    missing categories), picked rows included, whether the exchange has warnings to walk or none."""
     model = reference_models[registered_models.versions[1]]
     rows = list(registered_models.sample_rows)
     settings = EngineSettings.from_env({"MODEL_NAME": "ames-price", "MODEL_VERSION": "2"})
-    engine_side = SchemaDecoder(
-        model.card, "properties", BatchValidator(model.card, settings.unknown_categories), 10
-    )
-    body = json.dumps({"properties": rows}).encode()
-    scored = json.dumps({"data": rows[:2]}).encode()
-    batch = engine_side.batch(body)
+    validator = BatchValidator(model.card, settings.unknown_categories)
+    engine_side = {key: SchemaDecoder(model.card, key, validator, 10) for key in ("properties", "data")}
+    lot_area = model.card.training_ranges()["Lot_Area"]
+    odd_rows = [{**rows[1], "Neighborhood": "Atlantis", "Lot_Area": lot_area.maximum * 2}, rows[0]]
+    bodies = {
+        "all": ("properties", json.dumps({"properties": rows}).encode()),
+        "two": ("data", json.dumps({"data": rows[:2]}).encode()),
+        "odd": ("properties", json.dumps({"properties": odd_rows}).encode()),
+    }
+    served = {name: engine_side[key].batch(body).columns for name, (key, body) in bodies.items()}
     shadow = ShadowModel(
         ServedModel(model, "ames-price", 2, "0" * 64, "registry", None), model.card, settings
     )
     picked = np.array([0, 3])
-    offers = [([("properties", body), ("data", scored)], None), ([("properties", body)], picked)]
-    rebuilt = shadow.columns(pickle.loads(pickle.dumps(offers)))  # as the child receives them
-    assert tuple(rebuilt) == tuple(batch.columns)
-    for name, values in batch.columns.items():
-        expected = np.concatenate([values, values[:2], values[picked]])
-        assert rebuilt[name].dtype == expected.dtype, name
-        if expected.dtype == object:  # categories: the same strings, and missing where missing
-            assert [v if isinstance(v, str) else "<missing>" for v in rebuilt[name]] == [
-                v if isinstance(v, str) else "<missing>" for v in expected
-            ], name
-        else:
-            np.testing.assert_array_equal(rebuilt[name], expected, err_msg=name)
-    estimates = shadow.estimate(rebuilt, len(rows) + 2 + len(picked))
+    with_warnings = [
+        ([bodies["all"], bodies["two"]], None),
+        ([bodies["all"]], picked),
+        ([bodies["odd"], bodies["two"]], np.array([0, 3])),
+    ]
+    rebuilt = shadow.columns(pickle.loads(pickle.dumps(with_warnings)))  # as the child receives them
+    assert tuple(rebuilt) == tuple(served["all"])
+    for name in rebuilt:
+        each = {body: columns[name] for body, columns in served.items()}
+        expected = [each["all"], each["two"], each["all"][picked], each["odd"][:1], each["two"][1:]]
+        assert_same_column(rebuilt[name], np.concatenate(expected), name)
+    quiet = shadow.columns([([bodies["two"]], None), ([bodies["odd"]], np.array([1]))])
+    for name in quiet:
+        assert_same_column(quiet[name], np.concatenate([served["two"][name], served["odd"][name][1:]]), name)
+    estimates = shadow.estimate(rebuilt, len(rows) + 2 + len(picked) + 2)
     np.testing.assert_array_equal(estimates.price[: len(rows)], model.estimate(model.frame(rows)).price)
+
+
+def assert_same_column(column: np.ndarray, expected: np.ndarray, name: str) -> None:
+    assert column.dtype == expected.dtype, name
+    if expected.dtype == object:  # categories: the same strings, and missing where missing
+        assert [v if isinstance(v, str) else "<missing>" for v in column] == [
+            v if isinstance(v, str) else "<missing>" for v in expected
+        ], name
+    else:
+        np.testing.assert_array_equal(column, expected, err_msg=name)
 
 
 def test_a_batch_the_shadow_cannot_estimate_is_counted_and_the_comparison_goes_on(
