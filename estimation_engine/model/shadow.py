@@ -15,11 +15,13 @@ gathers what is offered within 20 ms into one batch for the child. What the engi
 small whatever the number of properties and features, since it runs under the interpreter lock beside the
 answers being written: it sends the request bodies the batches were validated from (bytes, which pickle by
 copy) with the served estimates as one float64 buffer; the child validates the bodies again with the same
-decoders, estimates with the shadow model, compares and buckets with numpy, and answers with counts that
-the engine adds to its series (shadow_counts.py). The shadow model itself runs in the child, not under the
-engine's interpreter lock: measured, on a thread it added 0.8 to 2.6 ms to the p99 of the answers it
-overlapped; with the child sent columns as lists and the engine observing each property, the shadow still
-added 0.65 ms at p99 (median over rounds), against 0.15 ms with bodies and counts (benchmarks/README.md).
+decoders (an exchange's picked properties as one batch), estimates with the shadow model, compares and
+buckets with numpy, and answers with counts that the engine adds to its series (shadow_counts.py). The
+shadow model itself runs in the child, not under the engine's interpreter lock: measured, on a thread it
+added 0.8 to 2.6 ms to the p99 of the answers it overlapped; with the child sent columns as lists and the
+engine observing each property, the shadow still added 0.65 ms at p99 (median over rounds), against 0.15 ms
+with bodies and counts; validating each body on its own in the child cost another 1 ms at p99 on a faster
+host, where one validation per exchange adds 0.11 ms over the plain engine (benchmarks/README.md).
 
 The series are gitops/apps/estimation-engine/analysis/metric-contract.yaml's; their children exist once the
 shadow model is loaded, so their presence on /metrics means "comparing" to the canary analysis.
