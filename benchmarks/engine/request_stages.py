@@ -1,6 +1,7 @@
 """Where a request's CPU goes inside the engine, for source trees side by side: validating the body
 (``SchemaDecoder.decode``: msgspec, then ``BatchValidator.typed``) and the model call (the compiled fast path),
-per batch size, in-process, without HTTP around them.
+per batch size, in-process, without HTTP around them; and what the shadow process spends validating an
+exchange of that many single-property requests again (``ShadowModel.columns``).
 
     git worktree add /tmp/before 5a02dff
     .venv/bin/python benchmarks/engine/request_stages.py --tree before=/tmp/before --tree now=. [--rounds 3]
@@ -32,6 +33,7 @@ from benchmarks.engine.shadow import benchmark_settings  # noqa: E402
 from benchmarks.engine.shadow_trees import parse_trees  # noqa: E402
 
 SIZES = (1, 8, 32, 1000)
+STAGES = ("validate", "model", "shadow_columns")
 
 
 def measure(rows_file: Path) -> dict:
@@ -40,23 +42,31 @@ def measure(rows_file: Path) -> dict:
     from estimation_engine.api.validation import BatchValidator
     from estimation_engine.model.fast_path.compile import compile_pipeline
     from estimation_engine.model.model_loading import load_pinned_model
+    from estimation_engine.model.shadow_process import ShadowModel
     from estimation_engine.settings import EngineSettings, UnknownCategoryPolicy
 
-    served = load_pinned_model(EngineSettings.from_env())
+    settings = EngineSettings.from_env()
+    served = load_pinned_model(settings)
     card, pipeline = served.model.card, served.model.pipeline
     decoder = SchemaDecoder(card, "properties", BatchValidator(card, UnknownCategoryPolicy.WARN), max(SIZES))
     compiled = compile_pipeline(pipeline, card)
     rows = json.loads(rows_file.read_text())
     import estimation_engine
 
-    found: dict = {"code": estimation_engine.__file__, "validate": {}, "model": {}}
+    shadow = ShadowModel(served, card, settings.model_copy(update={"fast_path": False}))
+    found: dict = {"code": estimation_engine.__file__, **{stage: {} for stage in STAGES}}
     for size in SIZES:
         body = json.dumps({"properties": rows[:size]}).encode()
         columns = decoder.decode(body).columns
+        # What the shadow process validates per exchange at c=1: ``size`` requests of one property each.
+        exchange = [
+            ([("properties", json.dumps({"properties": [row]}).encode())], None) for row in rows[:size]
+        ]
         number = max(3, 1000 // size)
         calls = {
             "validate": functools.partial(decoder.decode, body),
             "model": functools.partial(compiled, columns, size),
+            "shadow_columns": functools.partial(shadow.columns, exchange),
         }
         for stage, call in calls.items():
             best = min(timeit.repeat(call, number=number, repeat=5)) / number
@@ -99,7 +109,7 @@ def main() -> int:
                 str(size): statistics.median(r[stage][str(size)] for r in runs if r["tree"] == name)
                 for size in SIZES
             }
-            for stage in ("validate", "model")
+            for stage in STAGES
         }
         for name in trees
     }

@@ -322,7 +322,7 @@ class ShadowModel:
         """The served model's validated columns of the offers' picked rows, in order.
 
         The picked properties of every body are validated as one batch: validation has a fixed cost per
-        call (about 0.1 ms, benchmarks/README.md) that would otherwise be paid per request, and every
+        call (tens of microseconds, benchmarks/README.md) that would otherwise be paid per request, and every
         CPU-second spent here is one the engine's host does not have. A body the schema does not fit (the
         engine took its exhaustive path) sends the whole exchange body by body, as the engine read it."""
         items = self._picked_items(offers)
