@@ -79,6 +79,13 @@ class ShadowComparison:
     def comparing(self) -> bool:
         return self._comparing
 
+    @property
+    def idle(self) -> bool:
+        """No offer waits and none is being compared: what was offered so far is counted or dropped. (An
+        offer follows its answer, so a request just answered may still come.)"""
+        with self._queue_lock:
+            return not self._offers and self._queued_bytes == 0
+
     def start(self) -> None:
         """Start the shadow process from a thread of its own (readiness never waits), then compare."""
         self._thread = threading.Thread(target=self._run, name="shadow-comparison", daemon=True)
