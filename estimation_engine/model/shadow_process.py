@@ -153,7 +153,22 @@ class ShadowProcess:
                 self._process.wait(timeout=STOP_SECONDS)
             except subprocess.TimeoutExpired:
                 self._process.kill()
-                self._process.wait(timeout=STOP_SECONDS)
+                self._reap_killed()
+
+    def _reap_killed(self) -> None:
+        """A killed process ends only once the CPU runs it again, and at SCHED_IDLE on a machine kept busy
+        at normal priority that can take longer than STOP_SECONDS (seen under a test suite's load): say so
+        and leave it, rather than fail the engine's shutdown. It has no work left but its exit, and
+        subprocess reaps it at its next start of a process, or the engine's end does."""
+        try:
+            self._process.wait(timeout=STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            log.warning(
+                "shadow process (pid %s) killed but not yet gone after %.0f s: at the lowest priority it "
+                "exits when the CPU has time for it",
+                self.pid,
+                STOP_SECONDS,
+            )
 
     def _receive(self) -> tuple:
         try:
