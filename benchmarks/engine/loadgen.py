@@ -64,41 +64,17 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool
     return status, body, keep_alive
 
 
-async def _connection(host, port, requests, deadline, latencies, failures, stop_after) -> None:
-    """One client: keep-alive when the server allows it; when it closes (gunicorn's sync workers do),
-    the next request opens a new connection inside its timed window, as a real client would."""
-    reader = writer = None
-    try:
-        for request in requests:
-            if time.perf_counter() >= deadline or (stop_after is not None and len(latencies) >= stop_after):
-                return
-            started = time.perf_counter()
-            if writer is None:
-                reader, writer = await asyncio.open_connection(host, port)
-            writer.write(request)
-            status, _, keep_alive = await _read_response(reader)
-            elapsed = (time.perf_counter() - started) * 1000
-            if status == 200:
-                latencies.append(elapsed)
-            else:
-                failures.append(status)
-            if not keep_alive:
-                writer.close()
-                reader = writer = None
-    finally:
-        if writer is not None:
-            writer.close()
-
-
 async def _run(host, port, requests, concurrency, seconds, stop_after) -> LoadResult:
     latencies: list[float] = []
     failures: list[int] = []
     started = time.perf_counter()
     deadline = started + seconds
-    pools = [itertools.cycle(requests[i::concurrency] or requests) for i in range(concurrency)]
-    await asyncio.gather(
-        *(_connection(host, port, pool, deadline, latencies, failures, stop_after) for pool in pools)
-    )
+    clients = [_Client(host, port, requests[i::concurrency] or requests) for i in range(concurrency)]
+    try:
+        await asyncio.gather(*(client.drive(deadline, latencies, failures, stop_after) for client in clients))
+    finally:
+        for client in clients:
+            client.close()
     elapsed = time.perf_counter() - started
     return LoadResult(concurrency, len(latencies), len(failures), elapsed, np.asarray(latencies))
 
@@ -128,18 +104,25 @@ def run_alternating(
     host: str, targets: Sequence[Target], concurrency: int, slice_seconds: float, cycles: int
 ) -> dict[str, LoadResult]:
     """Drive each target in turn for ``slice_seconds``, ``cycles`` times over (the order rotating by one each
-    cycle), on connections opened before the clock starts and kept open between slices.
+    cycle), on connections kept open between turns.
 
-    A shared machine's speed changes from one minute to the next; slices of a fraction of a second, taken in
-    turn, let every server meet the same changes, so their latencies compare where whole phases of seconds
-    one after the other do not. Each server's latencies are pooled over its slices."""
+    A shared machine's speed changes from one minute to the next; turns of a fraction of a second let every
+    server meet the same changes, so their latencies compare where whole phases of seconds one after the
+    other do not. Before each turn's clock starts, the run waits SETTLE_SECONDS (what the previous target
+    left running, such as a shadow comparison's last exchange, ends on its own time) and sends one untimed
+    request per connection (no turn starts on a connection idle since the last). Each server's latencies
+    are pooled over its turns."""
     return asyncio.run(_alternate(host, list(targets), concurrency, slice_seconds, cycles))
 
 
+SETTLE_SECONDS = 0.05  # a shadow comparison gathers 20 ms of offers, then compares them (shadow.py)
+BROKEN = 0  # the status a failure gets when the connection broke instead of answering
+
+
 class _Client:
-    """One connection of an alternating run: opened and warmed before a slice's clock starts, and kept open
-    between slices. A server that closes after an answer (gunicorn's sync worker) is reconnected inside the
-    timed window, as ``run_load`` does and a real client would."""
+    """One keep-alive connection, cycling through its requests. A server that closes after an answer
+    (gunicorn's sync worker) is reconnected inside the timed window, as a real client would; a connection
+    that breaks is a failure, and the next request reconnects."""
 
     def __init__(self, host: str, port: int, requests: Sequence[bytes]) -> None:
         self.host, self.port = host, port
@@ -147,23 +130,37 @@ class _Client:
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
-    async def ready(self) -> None:
-        """A warm connection, unless one is open: one untimed request on it (the server may close it)."""
-        if self.writer is not None and not (self.reader.at_eof() or self.writer.is_closing()):
+    async def warm(self) -> None:
+        """One untimed request, on a new connection if the server closed this one while idle (one retry:
+        a keep-alive timeout may close it as the request goes out)."""
+        for attempt in range(2):
+            try:
+                if self.writer is None or self.reader.at_eof() or self.writer.is_closing():
+                    self.close()
+                    await self._connect()
+                _, keep_alive = await self._exchange(next(self.pool))
+            except (ConnectionError, asyncio.IncompleteReadError):
+                self.close()
+                if attempt:
+                    raise
+                continue
+            if not keep_alive:
+                self.close()
             return
-        self.close()  # closed by the server while the other targets had their turn
-        await self._connect()
-        _, keep_alive = await self._exchange(next(self.pool))
-        if not keep_alive:
-            self.close()
 
-    async def drive(self, deadline: float, latencies: list[float], failures: list[int]) -> None:
-        await self.ready()
-        while time.perf_counter() < deadline:
+    async def drive(
+        self, deadline: float, latencies: list[float], failures: list[int], stop_after: int | None = None
+    ) -> None:
+        while time.perf_counter() < deadline and (stop_after is None or len(latencies) < stop_after):
             started = time.perf_counter()
-            if self.writer is None:
-                await self._connect()
-            status, keep_alive = await self._exchange(next(self.pool))
+            try:
+                if self.writer is None:
+                    await self._connect()
+                status, keep_alive = await self._exchange(next(self.pool))
+            except (ConnectionError, asyncio.IncompleteReadError):
+                failures.append(BROKEN)
+                self.close()
+                continue
             elapsed = (time.perf_counter() - started) * 1000
             if status == 200:
                 latencies.append(elapsed)
@@ -195,13 +192,12 @@ async def _alternate(host, targets, concurrency, slice_seconds, cycles) -> dict[
     failures: dict[str, list[int]] = {t.name: [] for t in targets}
     spent = dict.fromkeys(clients, 0.0)
     try:
-        for each in clients.values():
-            await asyncio.gather(*(client.ready() for client in each))
         for cycle in range(cycles):
             turn = cycle % len(targets)
             for target in targets[turn:] + targets[:turn]:
                 each = clients[target.name]
-                await asyncio.gather(*(client.ready() for client in each))
+                await asyncio.sleep(SETTLE_SECONDS)
+                await asyncio.gather(*(client.warm() for client in each))
                 started = time.perf_counter()
                 deadline = started + slice_seconds
                 await asyncio.gather(

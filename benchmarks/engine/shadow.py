@@ -8,7 +8,7 @@ The production model comes from run.py's ``ensure_model`` (trained once by the r
 .bench/engine/). The shadow version is a second registered version with the same bytes: the comparison's
 cost is that of estimating with a model of that size and structure, whatever its numbers. Both engines run
 at once on 127.0.0.1 (an idle engine costs nothing) and take turns of ``--slice`` seconds on connections
-kept open (loadgen.run_alternating), so that the machine's changes of speed, which on a shared host last
+kept open, each turn after a 50 ms pause and one untimed request per connection (loadgen.run_alternating), so that the machine's changes of speed, which on a shared host last
 seconds to minutes, fall on both alike: single-property requests at concurrency 1 (latency) and 16
 (throughput), ``--seconds`` per engine, concurrency and round. Results land in .bench/engine/shadow.json;
 the figures are in benchmarks/README.md.

@@ -4,7 +4,7 @@ one without it per ``--plain-tree`` named (to see what a tree's request path cos
 
     git worktree add /tmp/thread-shadow 8f55ab3
     .venv/bin/python benchmarks/engine/shadow_trees.py --tree thread=/tmp/thread-shadow --tree process=. \\
-        [--rounds 10] [--seconds 4]
+        [--rounds 10] [--seconds 4] [--slice 0.5] [--concurrency 1 16]
 
 Each tree's engine runs from that tree's code with this tree's virtualenv (the trees must need the same
 packages). In every round the engines take turns of ``--slice`` seconds (loadgen.run_alternating) under the

@@ -1,43 +1,60 @@
-"""The benchmarks' load generator takes turns between servers as it says: every server gets its slices, in
-turn, and only answered requests inside a slice are timed, also when a server closes its connections."""
+"""The benchmarks' load generator takes turns between servers as it says: every server gets its turns in the
+rotating order, each turn starts with one untimed request per connection, and only what is answered inside
+a turn is timed, whether a server keeps its connections, closes them after answers, closes them when idle,
+or drops one without answering."""
 
 from __future__ import annotations
 
 import itertools
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from benchmarks.engine.loadgen import Target, run_alternating
+from benchmarks.engine.loadgen import Target, run_alternating, run_load
 
 HOST = "127.0.0.1"
+CONCURRENCY, TURN, CYCLES = 2, 0.1, 4
 
 
 class Recorder(ThreadingHTTPServer):
-    """Answers every POST with 200 (closing the connection after every ``close_every``-th answer when set)
-    and notes when each request came."""
+    """Answers every POST with 200 and notes when each request came. ``close_every``: close the connection
+    after every so many answers; ``idle_seconds``: close a connection idle that long; ``drop_at``: close
+    the connection instead of answering that request (counted from 1)."""
 
     daemon_threads = True
 
-    def __init__(self, close_every: int | None = None) -> None:
+    def __init__(
+        self, close_every: int | None = None, idle_seconds: float | None = None, drop_at: int | None = None
+    ) -> None:
         super().__init__((HOST, 0), Handler)
-        self.close_every = close_every
+        self.close_every, self.idle_seconds, self.drop_at = close_every, idle_seconds, drop_at
         self.arrivals: list[float] = []
         self.lock = threading.Lock()
+
+    @property
+    def port(self) -> int:
+        return self.server_address[1]
 
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: Recorder
 
+    def setup(self) -> None:
+        self.timeout = self.server.idle_seconds  # http.server closes a connection whose read times out
+        super().setup()
+
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers["Content-Length"]))
         with self.server.lock:
             self.server.arrivals.append(time.perf_counter())
             count = len(self.server.arrivals)
+        if count == self.server.drop_at:
+            self.close_connection = True
+            return
         closing = self.server.close_every is not None and count % self.server.close_every == 0
         self.send_response(200)
         self.send_header("Content-Length", "2")
@@ -52,17 +69,22 @@ class Handler(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def servers() -> Iterator[dict[str, Recorder]]:
-    started = {"steady": Recorder(), "closing": Recorder(close_every=3)}
-    threads = [
-        threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.05}) for s in started.values()
-    ]
-    for thread in threads:
+def serving() -> Iterator[Callable[..., Recorder]]:
+    started: list[Recorder] = []
+    threads: list[threading.Thread] = []
+
+    def start(**behaviour: object) -> Recorder:
+        server = Recorder(**behaviour)
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
         thread.start()
+        started.append(server)
+        threads.append(thread)
+        return server
+
     try:
-        yield started
+        yield start
     finally:
-        for server in started.values():
+        for server in started:
             server.shutdown()
             server.server_close()
         for thread in threads:
@@ -73,26 +95,42 @@ def request(port: int) -> bytes:
     return f"POST /x HTTP/1.1\r\nHost: {HOST}:{port}\r\nContent-Length: 2\r\n\r\n{{}}".encode()
 
 
-def test_servers_take_turns_and_only_answers_inside_their_slices_are_timed(servers):
-    targets = [
-        Target(name, s.server_address[1], [request(s.server_address[1])]) for name, s in servers.items()
-    ]
-    began = time.perf_counter()
-    results = run_alternating(HOST, targets, concurrency=2, slice_seconds=0.1, cycles=4)
-    took = time.perf_counter() - began
+def alternate(servers: dict[str, Recorder]) -> dict:
+    targets = [Target(name, s.port, [request(s.port)]) for name, s in servers.items()]
+    return run_alternating(HOST, targets, CONCURRENCY, TURN, CYCLES)
 
-    assert set(results) == {"steady", "closing"}
+
+def test_servers_take_turns_in_a_rotating_order_and_only_answers_inside_a_turn_are_timed(serving):
+    servers = {"steady": serving(), "closing": serving(close_every=3)}
+    results = alternate(servers)
+    # Turns steady, closing | closing, steady | steady, closing | closing, steady: consecutive turns of one
+    # server run together, so the arrivals come in five runs.
+    arrivals = sorted((t, name) for name, s in servers.items() for t in s.arrivals)
+    runs = [name for name, _ in itertools.groupby(name for _, name in arrivals)]
+    assert runs == ["steady", "closing", "steady", "closing", "steady"]
     for name, result in results.items():
         assert result.errors == 0, name
-        assert result.requests > 0, name
-        assert 0.35 < result.seconds < min(took, 1.5), name  # four slices of 0.1 s each, and no more
-        # Untimed: the first request on each connection (two per server), and each reconnect's first.
-        assert result.requests < len(servers[name].arrivals), name
-    # In turns, the order rotating each cycle: steady, closing | closing, steady | steady, closing | closing,
-    # steady. After the other's first request, each server's requests come in three bursts (slices of
-    # consecutive turns run together), each separated from the next by the other's requests.
-    for name, server in servers.items():
-        other = servers["closing" if name == "steady" else "steady"]
-        timed = [t for t in server.arrivals if t > min(other.arrivals)]
-        bursts = 1 + sum(1 for a, b in itertools.pairwise(timed) if any(a < t < b for t in other.arrivals))
-        assert bursts == 3, (name, bursts)
+        assert CYCLES * TURN <= result.seconds < CYCLES * (TURN + 0.2), name  # the turns, not the pauses
+        # Untimed: one request per connection before each turn; a reconnect inside a turn is timed.
+        assert len(servers[name].arrivals) == result.requests + CONCURRENCY * CYCLES, name
+
+
+def test_a_server_closing_after_every_answer_or_when_idle_is_reconnected_and_nothing_fails(serving):
+    servers = {"always-closing": serving(close_every=1), "idle-closing": serving(idle_seconds=0.05)}
+    results = alternate(servers)
+    for name, result in results.items():
+        assert result.errors == 0 and result.requests > 0, name
+        assert len(servers[name].arrivals) == result.requests + CONCURRENCY * CYCLES, name
+
+
+def test_a_connection_dropped_without_an_answer_is_a_failure_and_the_run_goes_on(serving):
+    servers = {"dropping": serving(drop_at=CONCURRENCY + 5)}  # inside the first turn
+    result = alternate(servers)["dropping"]
+    assert result.errors == 1 and result.requests > 0
+    assert len(servers["dropping"].arrivals) == result.requests + 1 + CONCURRENCY * CYCLES
+
+
+def test_run_load_times_every_answer_from_the_first_connect(serving):
+    server = serving(close_every=2)
+    result = run_load(HOST, server.port, [request(server.port)], CONCURRENCY, TURN)
+    assert result.errors == 0 and len(server.arrivals) == result.requests
