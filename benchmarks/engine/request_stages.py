@@ -3,7 +3,7 @@
 per batch size, in-process, without HTTP around them; and what the shadow process spends validating an
 exchange of that many single-property requests again (``ShadowModel.columns``).
 
-    git worktree add /tmp/before 5a02dff
+    git worktree add /tmp/before e7ed2a5   # a tree from f96a9ee on: ShadowModel.columns takes the offers
     .venv/bin/python benchmarks/engine/request_stages.py --tree before=/tmp/before --tree now=. [--rounds 3]
 
 Each tree is measured by an interpreter of its own that imports that tree's code (with this tree's virtualenv),

@@ -13,8 +13,8 @@ The protocol, over a socket pair with ``multiprocessing.connection`` framing (pi
 - engine -> child, per gathered batch: ``(offers, served)``: per offer (one model call of the engine) the
   ``(key, body)`` of each request in it and the rows picked for comparison (None: all), and the served
   price, low and high of the picked rows as one float64 buffer; the child validates the bodies again with
-  the served card's decoders (the exchange's picked properties as one batch), estimates with the shadow model, compares, and answers ``("counts",
-  ShadowCounts)`` (shadow_counts.py), or ``("error", text)``;
+  the served card's decoders (the exchange's picked properties as one batch), estimates with the shadow
+  model, compares, and answers ``("counts", ShadowCounts)`` (shadow_counts.py), or ``("error", text)``;
 - ``None``, or the engine's end closing (also when the engine is killed, even while the child loads: it
   watches for the hang-up), ends the child.
 

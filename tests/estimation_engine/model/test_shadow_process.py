@@ -177,6 +177,41 @@ def test_the_bodies_sent_to_the_shadow_process_validate_to_the_engines_columns(
     np.testing.assert_array_equal(estimates.price[: len(rows)], model.estimate(model.frame(rows)).price)
 
 
+def test_an_exchange_is_validated_once_unless_a_body_does_not_fit_the_schema(
+    reference_models, registered_models, monkeypatch
+):
+    """One validation per exchange is the point (its fixed cost, benchmarks/README.md); an exchange with a body
+    the schema does not fit is read body by body, as the engine read it, to the same columns."""
+    model = reference_models[registered_models.versions[1]]
+    rows = list(registered_models.sample_rows)
+    settings = EngineSettings.from_env({"MODEL_NAME": "ames-price", "MODEL_VERSION": "2"})
+    shadow = ShadowModel(
+        ServedModel(model, "ames-price", 2, "0" * 64, "registry", None), model.card, settings
+    )
+    validations: list[int] = []  # the size of each batch validated
+    validator = shadow.decoders["properties"].validator
+    typed = validator.typed
+
+    def counted(columns, size, location):
+        validations.append(size)
+        return typed(columns, size, location)
+
+    monkeypatch.setattr(validator, "typed", counted)
+    exchange = [([("properties", json.dumps({"properties": [row]}).encode())], None) for row in rows]
+    merged = shadow.columns(exchange)
+    assert validations == [len(rows)]
+
+    validations.clear()
+    decoder = shadow.decoders["properties"]
+    items = decoder.items
+    unfit = exchange[2][0][0][1]
+    monkeypatch.setattr(decoder, "items", lambda body: None if body == unfit else items(body))
+    body_by_body = shadow.columns(exchange)
+    assert validations == [1] * (len(rows) - 1)  # the unfit body went the exhaustive way, the others typed
+    for name in merged:
+        assert_same_column(body_by_body[name], merged[name], name)
+
+
 def assert_same_column(column: np.ndarray, expected: np.ndarray, name: str) -> None:
     assert column.dtype == expected.dtype, name
     if expected.dtype == object:  # categories: the same strings, and missing where missing
