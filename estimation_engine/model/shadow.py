@@ -20,8 +20,8 @@ buckets with numpy, and answers with counts that the engine adds to its series (
 shadow model itself runs in the child, not under the engine's interpreter lock: measured, on a thread it
 added 0.8 to 2.6 ms to the p99 of the answers it overlapped; with the child sent columns as lists and the
 engine observing each property, the shadow still added 0.65 ms at p99 (median over rounds), against 0.15 ms
-with bodies and counts; validating each body on its own in the child cost another 1 ms at p99 on a faster
-host, where one validation per exchange adds 0.11 ms over the plain engine (benchmarks/README.md).
+with bodies and counts; on a faster host, validating an exchange's bodies as one batch in the child took that
+from +0.70 to +0.59 ms and the c=16 throughput cost from 7 % to 2 % (benchmarks/README.md).
 
 The series are gitops/apps/estimation-engine/analysis/metric-contract.yaml's; their children exist once the
 shadow model is loaded, so their presence on /metrics means "comparing" to the canary analysis.
