@@ -140,6 +140,8 @@ def test_the_demo_loop_then_a_second_model_promoted_and_rolled_back(copy):
     # The demo's canary: a second model (another split seed) forced through dev -> qa -> prod, served beside
     # the first, which it compares with; the analysis's verdict is printed.
     assert "--force" in demo.stdout and "shadow-median-abs-log-ratio" in demo.stdout
+    # Every property sent was accounted for: compared, or dropped while the comparison was behind.
+    assert "the canary compared" in demo.stdout
     assert "verdict: Successful" in demo.stdout or "verdict: Failed" in demo.stdout
 
     # Every environment pins the second version; each pin change on main touched exactly one line of model.env.
