@@ -179,7 +179,8 @@ class _Api:
         return json_response({"result": estimates.price.tolist()}, headers=_model_headers(serving))
 
     async def _model(self, request: Request) -> Response:
-        return json_response(describe(self._serving()))
+        shadow = self.state.shadow
+        return json_response(describe(self._serving()) | {"shadow": shadow and shadow.describe()})
 
     async def live(self) -> Response:
         return json_response({"status": "alive"})

@@ -79,6 +79,22 @@ class ShadowComparison:
     def comparing(self) -> bool:
         return self._comparing
 
+    def describe(self) -> dict[str, object]:
+        """What GET /v1/model says of the comparison, for a person watching a rollout: against which version,
+        what share, and where it stands (loading, comparing, failed to load, gone, or off)."""
+        if not self.settled.is_set():
+            state = "loading"
+        elif self.failure is not None:
+            state = "failed"
+        elif self._gone:
+            state = "gone"
+        else:
+            state = "comparing" if self._comparing else "off"
+        described: dict[str, object] = {"version": self.version, "share": self.share, "state": state}
+        if self.failure is not None:
+            described["failure"] = {"reason": self.failure.reason.value, "detail": str(self.failure)}
+        return described
+
     @property
     def idle(self) -> bool:
         """No offer waits and none is being compared: what was offered so far is counted or dropped. (An

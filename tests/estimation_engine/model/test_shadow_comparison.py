@@ -101,10 +101,23 @@ def test_the_answer_is_the_served_models_alone_with_or_without_the_shadow(
         assert scored.json() == without.post("/score", json={"data": body["properties"]}).json()
 
 
+def test_the_model_description_says_which_version_the_canary_compares_with(shadow_engine, registered_models):
+    wait_settled(shadow_engine)
+    with shadow_engine.client() as http:
+        described = http.get("/v1/model").json()
+    assert described["version"] == registered_models.versions[0]
+    assert described["shadow"] == {
+        "version": registered_models.versions[1],
+        "share": 1.0,
+        "state": "comparing",
+    }
+
+
 def test_without_a_shadow_version_no_shadow_series_exist(engine, http, registered_models):
     http.post("/v1/estimate", json={"properties": list(registered_models.sample_rows)})
     assert engine.state.shadow is None
     assert shadow_samples(http) == {}
+    assert http.get("/v1/model").json()["shadow"] is None
 
 
 def test_a_shadow_version_equal_to_the_served_one_is_no_comparison(
@@ -130,8 +143,10 @@ def test_share_zero_compares_nothing_but_shows_the_comparison_was_asked_for(
                 "/v1/estimate", json={"properties": list(registered_models.sample_rows)}
             ).is_success
         found = shadow_samples(http)
+        model_shadow = http.get("/v1/model").json()["shadow"]
     key = labels(registered_models)
     assert not comparison.comparing  # the shadow model was not even loaded
+    assert model_shadow == {"version": int(previous), "share": 0.0, "state": "off"}
     assert found[f"engine_shadow_compared_total{{{key}}}"] == 0
     assert all(found[f'engine_shadow_moved_total{{{key},threshold="{t}"}}'] == 0 for t in THRESHOLDS)
 
@@ -145,7 +160,10 @@ def test_a_shadow_that_cannot_be_loaded_is_counted_and_the_engine_stays_ready(
         assert http.get("/health/ready").status_code == 200
         assert http.post("/v1/estimate", json={"properties": list(registered_models.sample_rows)}).is_success
         found = shadow_samples(http)
+        described = http.get("/v1/model").json()["shadow"]
     assert isinstance(comparison.failure, ModelLoadError) and "99" in str(comparison.failure)
+    assert described["version"] == 99 and described["state"] == "failed"
+    assert described["failure"] == {"reason": "not-found", "detail": str(comparison.failure)}
     assert found == {'engine_shadow_load_failures_total{reason="not-found"}': 1.0}
 
 

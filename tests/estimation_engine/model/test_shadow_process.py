@@ -96,6 +96,7 @@ def test_a_shadow_process_that_dies_ends_the_comparison_and_the_engine_keeps_ans
             assert http.post("/v1/estimate", json=body).status_code == 200
         assert http.get("/health/ready").status_code == 200
         after = shadow_samples(http)
+        assert http.get("/v1/model").json()["shadow"]["state"] == "gone"
     assert after[key] == compared  # nothing compared after it died
     dropped = f"engine_shadow_dropped_total{{{labels(registered_models)}}}"
     assert after[dropped] >= 3 * 5  # and what was offered since is counted, not silently lost
@@ -276,6 +277,7 @@ def test_closing_while_the_shadow_model_loads_ends_the_child_at_once_and_counts_
     with stalled_registry() as url:
         comparison, metrics = loading_from(url, registered_models, reference_models)
         pid = comparison.process.pid
+        assert comparison.describe()["state"] == "loading"
         started = time.monotonic()
         comparison.close()
         took = time.monotonic() - started
