@@ -13,6 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# Before each turn of an alternating run: what the previous server left running ends (a shadow comparison
+# gathers 20 ms of offers, then compares them).
+SETTLE_SECONDS = 0.05
+BROKEN = 0  # the status a failure gets when the connection broke instead of answering
+
 
 @dataclass(frozen=True)
 class LoadResult:
@@ -69,12 +74,11 @@ async def _run(host, port, requests, concurrency, seconds, stop_after) -> LoadRe
     failures: list[int] = []
     started = time.perf_counter()
     deadline = started + seconds
-    clients = [_Client(host, port, requests[i::concurrency] or requests) for i in range(concurrency)]
+    clients = _clients(host, port, requests, concurrency)
     try:
         await asyncio.gather(*(client.drive(deadline, latencies, failures, stop_after) for client in clients))
     finally:
-        for client in clients:
-            client.close()
+        _close(clients)
     elapsed = time.perf_counter() - started
     return LoadResult(concurrency, len(latencies), len(failures), elapsed, np.asarray(latencies))
 
@@ -113,10 +117,6 @@ def run_alternating(
     request per connection (no turn starts on a connection idle since the last). Each server's latencies
     are pooled over its turns."""
     return asyncio.run(_alternate(host, list(targets), concurrency, slice_seconds, cycles))
-
-
-SETTLE_SECONDS = 0.05  # a shadow comparison gathers 20 ms of offers, then compares them (shadow.py)
-BROKEN = 0  # the status a failure gets when the connection broke instead of answering
 
 
 class _Client:
@@ -183,11 +183,18 @@ class _Client:
         self.reader = self.writer = None
 
 
+def _clients(host: str, port: int, requests: Sequence[bytes], concurrency: int) -> list[_Client]:
+    """One client per connection, each cycling through its own share of the requests."""
+    return [_Client(host, port, requests[i::concurrency] or requests) for i in range(concurrency)]
+
+
+def _close(clients: list[_Client]) -> None:
+    for client in clients:
+        client.close()
+
+
 async def _alternate(host, targets, concurrency, slice_seconds, cycles) -> dict[str, LoadResult]:
-    clients = {
-        t.name: [_Client(host, t.port, t.requests[i::concurrency] or t.requests) for i in range(concurrency)]
-        for t in targets
-    }
+    clients = {t.name: _clients(host, t.port, t.requests, concurrency) for t in targets}
     latencies: dict[str, list[float]] = {t.name: [] for t in targets}
     failures: dict[str, list[int]] = {t.name: [] for t in targets}
     spent = dict.fromkeys(clients, 0.0)
@@ -206,8 +213,7 @@ async def _alternate(host, targets, concurrency, slice_seconds, cycles) -> dict[
                 spent[target.name] += time.perf_counter() - started
     finally:
         for each in clients.values():
-            for client in each:
-                client.close()
+            _close(each)
     return {
         name: LoadResult(
             concurrency, len(latencies[name]), len(failures[name]), spent[name], np.asarray(latencies[name])

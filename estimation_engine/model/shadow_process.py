@@ -158,8 +158,8 @@ class ShadowProcess:
     def _reap_killed(self) -> None:
         """A killed process ends only once the CPU runs it again, and at SCHED_IDLE on a machine kept busy
         at normal priority that can take longer than STOP_SECONDS (seen under a test suite's load): say so
-        and leave it, rather than fail the engine's shutdown. It has no work left but its exit, and
-        subprocess reaps it at its next start of a process, or the engine's end does."""
+        and leave it, rather than fail the engine's shutdown. It has no work left but its exit; until it is
+        reaped (by subprocess once this object is collected, or by the container's end) it is a zombie."""
         try:
             self._process.wait(timeout=STOP_SECONDS)
         except subprocess.TimeoutExpired:
